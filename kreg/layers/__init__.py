@@ -1,0 +1,1 @@
+"""kreg's Keras layers: dropout kinds, DropConnect and ordered norm/act/drop blocks."""

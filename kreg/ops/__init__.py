@@ -1,0 +1,1 @@
+"""Pure functions over `keras.ops`: the math behind kreg's layers and tools."""

@@ -1,0 +1,1 @@
+"""kreg.models: the zoo of named reference models."""

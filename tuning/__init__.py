@@ -1,0 +1,1 @@
+"""kreg.tuning: Keras Tuner studies of dropout rate x batch norm x block order."""

@@ -1,0 +1,343 @@
+"""NormDropout: normalization, activation and dropout applied in a chosen order.
+
+Also home of `LinearBlock`, the shared machinery of `DenseBlock` and
+`Conv2DBlock` (a linear layer without activation, then a `NormDropout`).
+"""
+
+import math
+import warnings
+
+import keras
+from keras import layers
+
+from kreg.layers.alpha_dropout import AlphaDropout
+from kreg.layers.checks import check_choice
+from kreg.layers.checks import check_positive
+from kreg.layers.checks import check_positive_int
+from kreg.layers.checks import check_rate
+from kreg.layers.uniform_dropout import UniformDropout
+
+TOKENS = ("norm", "act", "drop")
+NORMS = ("batch", "layer", "group", None)
+DROPOUTS = ("standard", "alpha", "gaussian", "uniform", "spatial", None)
+MAX_DEFAULT_GROUPS = 32  # Wu & He (2018), "Group Normalization", use G = 32.
+
+_DROPOUT_LAYERS = {
+    "standard": layers.Dropout,
+    "gaussian": layers.GaussianDropout,
+    "alpha": AlphaDropout,
+    "uniform": UniformDropout,
+}
+# input rank (batch axis included) -> spatial dropout layer
+_SPATIAL_DROPOUT_LAYERS = {
+    3: layers.SpatialDropout1D,
+    4: layers.SpatialDropout2D,
+    5: layers.SpatialDropout3D,
+}
+_BASE_CONFIG_KEYS = ("name", "trainable", "dtype")
+
+
+def parse_order(order):
+    """Parses a block order into a tuple of tokens.
+
+    Args:
+        order: a "-"-joined string such as `"norm-act-drop"`, or a list/tuple
+            of tokens. Tokens are "norm", "act" and "drop", each at most once,
+            in any order; a subset is fine.
+
+    Returns:
+        The tokens as a tuple, e.g. `("norm", "act", "drop")`.
+
+    Example:
+
+    >>> parse_order("drop-norm")
+    ('drop', 'norm')
+    """
+    if isinstance(order, str):
+        tokens = tuple(order.split("-")) if order else ()
+    elif isinstance(order, (list, tuple)):
+        tokens = tuple(order)
+    else:
+        raise ValueError(
+            f"order must be a '-'-joined string or a list of tokens, got {order!r}"
+        )
+    allowed = ", ".join(repr(token) for token in TOKENS)
+    if not tokens:
+        raise ValueError(f"order must contain at least one of {allowed}, got {order!r}")
+    for token in tokens:
+        if token not in TOKENS:
+            raise ValueError(
+                f"order has unknown token {token!r} in {order!r}; allowed tokens: {allowed}"
+            )
+        if tokens.count(token) > 1:
+            raise ValueError(
+                f"order repeats token {token!r} in {order!r}; each of {allowed} "
+                "may appear at most once"
+            )
+    return tokens
+
+
+def default_groups(channels):
+    """The number of groups used by `norm="group"` when `groups=None`.
+
+    The largest divisor of `channels` that is at most 32 (Wu & He use 32
+    groups; narrower layers get fewer, so every width works).
+
+    Example:
+
+    >>> default_groups(48)
+    24
+    """
+    return max(g for g in range(1, min(channels, MAX_DEFAULT_GROUPS) + 1) if channels % g == 0)
+
+
+def _check_activation(activation):
+    """Returns `activation` resolved to a function (None stays None)."""
+    if activation is None:
+        return None
+    try:
+        return keras.activations.get(activation)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            "activation must be a Keras activation name or callable, or None, "
+            f"got {activation!r}"
+        ) from error
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class NormDropout(layers.Layer):
+    """Normalization, activation and dropout, applied in the order you choose.
+
+    The three parts are keras/kreg layers, built once the input shape is known:
+    `norm` -> `BatchNormalization` / `LayerNormalization` /
+    `GroupNormalization`, `activation` -> `Activation`, `dropout` -> `Dropout`
+    ("standard"), `GaussianDropout` ("gaussian"), `SpatialDropout1D/2D/3D`
+    ("spatial", chosen by input rank, channels last), kreg `AlphaDropout`
+    ("alpha") or kreg `UniformDropout` ("uniform"). A token whose part is None
+    (e.g. "norm" with `norm=None`) is skipped.
+
+    Args:
+        order: "-"-joined string (or list/tuple) of a subset of "norm", "act",
+            "drop", each at most once, e.g. "norm-act-drop" or "act-drop-norm".
+        norm: "batch", "layer", "group" or None.
+        activation: any Keras activation identifier, or None.
+        dropout: "standard", "alpha", "gaussian", "uniform", "spatial" or None.
+            "alpha" is designed for SELU: another activation warns.
+        rate: dropout rate in [0, 1).
+        axis: the channel axis, normalized by the norm layer.
+        seed: int or None, seed of the dropout layer's randomness.
+        groups: int or None, the number of groups of `norm="group"`; it must
+            divide the channels. None means the largest divisor of the
+            channels that is at most 32.
+        momentum: moving-statistics momentum of `norm="batch"`.
+        epsilon: small float added to the variance by every norm.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+
+    Call arguments:
+        inputs: a tensor; "spatial" dropout needs rank 3, 4 or 5.
+        training: bool or None. Dropout is active only in training; batch norm
+            uses batch statistics in training and moving statistics otherwise.
+
+    Attributes (None when absent; set once the layer is built):
+        order: the tokens as given, e.g. `("norm", "act", "drop")`.
+        norm_layer, activation_layer, dropout_layer: the sublayers.
+
+    Returns:
+        A tensor of the input's shape.
+
+    Example:
+
+    >>> block = NormDropout("act-drop-norm", norm="layer", rate=0.2, seed=1)
+    >>> block(np.ones((2, 4)), training=False).shape
+    (2, 4)
+    """
+
+    def __init__(
+        self,
+        order="norm-act-drop",
+        norm="batch",
+        activation="relu",
+        dropout="standard",
+        rate=0.5,
+        axis=-1,
+        seed=None,
+        groups=None,
+        momentum=0.99,
+        epsilon=1e-3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.order = parse_order(order)
+        self.norm = check_choice(norm, "norm", NORMS)
+        self.activation = _check_activation(activation)
+        self.dropout = check_choice(dropout, "dropout", DROPOUTS)
+        self.rate = check_rate(rate)
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ValueError(f"axis must be an int, got {axis!r}")
+        self.axis = axis
+        self.seed = seed
+        self.groups = None if groups is None else check_positive_int(groups, "groups")
+        self.momentum = check_rate(momentum, "momentum")
+        self.epsilon = check_positive(epsilon, "epsilon")
+        self.norm_layer = None
+        self.activation_layer = None
+        self.dropout_layer = None
+        if self.dropout == "alpha" and "drop" in self.order:
+            used = activation if "act" in self.order else None
+            if used is None or self.activation is not keras.activations.selu:
+                warnings.warn(
+                    "dropout='alpha' is designed to follow activation='selu', got "
+                    f"activation={used!r} in order {'-'.join(self.order)!r}; its "
+                    "mean/variance correction assumes SELU outputs",
+                    UserWarning,
+                    stacklevel=2,
+                )
+
+    @property
+    def starts_with_batch_norm(self):
+        """True when batch norm is the first part: a bias before it is redundant."""
+        return self.norm == "batch" and self.order[0] == "norm"
+
+    def build(self, input_shape):
+        if self.norm is not None and "norm" in self.order:
+            self.norm_layer = self._make_norm(input_shape)
+            self.norm_layer.build(input_shape)
+        if self.activation is not None and "act" in self.order:
+            self.activation_layer = layers.Activation(
+                self.activation, dtype=self.dtype_policy, name="activation"
+            )
+        if self.dropout is not None and "drop" in self.order:
+            self.dropout_layer = self._make_dropout(input_shape)
+            self.dropout_layer.build(input_shape)
+
+    def _make_norm(self, input_shape):
+        common = {"axis": self.axis, "epsilon": self.epsilon, "dtype": self.dtype_policy, "name": "norm"}
+        if self.norm == "batch":
+            return layers.BatchNormalization(momentum=self.momentum, **common)
+        if self.norm == "layer":
+            return layers.LayerNormalization(**common)
+        channels = input_shape[self.axis]
+        if channels is None:
+            raise ValueError(
+                f"norm='group' needs a known channel count on axis {self.axis}, "
+                f"got input shape {tuple(input_shape)}"
+            )
+        groups = default_groups(channels) if self.groups is None else self.groups
+        if channels % groups:
+            raise ValueError(
+                f"groups must divide the {channels} channels (axis {self.axis}), got {groups}"
+            )
+        return layers.GroupNormalization(groups=groups, **common)
+
+    def _make_dropout(self, input_shape):
+        common = {"seed": self.seed, "dtype": self.dtype_policy, "name": "dropout"}
+        if self.dropout != "spatial":
+            return _DROPOUT_LAYERS[self.dropout](self.rate, **common)
+        rank = len(input_shape)
+        if rank not in _SPATIAL_DROPOUT_LAYERS:
+            raise ValueError(
+                "dropout='spatial' needs input of rank 3, 4 or 5 (batch, ..., channels), "
+                f"got rank {rank} input shape {tuple(input_shape)}"
+            )
+        if self.axis not in (-1, rank - 1):
+            raise ValueError(
+                "dropout='spatial' drops whole channels on the last axis, so it needs "
+                f"axis=-1, got axis={self.axis}"
+            )
+        return _SPATIAL_DROPOUT_LAYERS[rank](self.rate, **common)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for token in self.order:
+            if token == "norm" and self.norm_layer is not None:
+                x = self.norm_layer(x, training=training)
+            elif token == "act" and self.activation_layer is not None:
+                x = self.activation_layer(x)
+            elif token == "drop" and self.dropout_layer is not None:
+                x = self.dropout_layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        activation = self.activation
+        return {
+            **super().get_config(),
+            "order": "-".join(self.order),
+            "norm": self.norm,
+            "activation": None if activation is None else keras.activations.serialize(activation),
+            "dropout": self.dropout,
+            "rate": self.rate,
+            "axis": self.axis,
+            "seed": self.seed,
+            "groups": self.groups,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+        }
+
+
+def split_layer_kwargs(kwargs):
+    """Splits base-layer arguments (name, dtype, trainable) off `kwargs`.
+
+    Returns:
+        `(layer_kwargs, other_kwargs)`, two new dicts.
+    """
+    layer_kwargs = {key: kwargs[key] for key in _BASE_CONFIG_KEYS if key in kwargs}
+    others = {key: value for key, value in kwargs.items() if key not in layer_kwargs}
+    return layer_kwargs, others
+
+
+class LinearBlock(layers.Layer):
+    """A linear layer without activation, then a `NormDropout` (`.block`).
+
+    The base of `DenseBlock` and `Conv2DBlock`. A subclass calls
+    `super().__init__(use_bias, **layer_kwargs)`, gets the block and the
+    linear layer's `use_bias` from `make_block(block_kwargs)`, stores its
+    linear layer first (so its weights come first) and then `self.block`, and
+    returns the linear layer from `linear()`. Config, build, call and output
+    shape are shared.
+
+    Args:
+        use_bias: None, True or False. None means no bias when batch norm
+            directly follows the linear layer, else a bias.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+    """
+
+    # keys of the linear layer's config that the block sets itself
+    linear_owned_keys = _BASE_CONFIG_KEYS + ("activation", "use_bias")
+
+    def __init__(self, use_bias, **kwargs):
+        super().__init__(**kwargs)
+        if use_bias is not None and not isinstance(use_bias, bool):
+            raise ValueError(f"use_bias must be None, True or False, got {use_bias!r}")
+        self.use_bias = use_bias
+
+    def make_block(self, block_kwargs):
+        """Returns `(block, linear_use_bias)` for the `NormDropout` arguments."""
+        block = NormDropout(**block_kwargs, dtype=self.dtype_policy, name="block")
+        if self.use_bias is None:
+            return block, not block.starts_with_batch_norm
+        return block, self.use_bias
+
+    def linear(self):
+        raise NotImplementedError("a LinearBlock subclass returns its linear layer")
+
+    def build(self, input_shape):
+        self.linear().build(input_shape)
+        self.block.build(self.linear().compute_output_shape(input_shape))
+
+    def call(self, inputs, training=None):
+        return self.block(self.linear()(inputs), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return self.linear().compute_output_shape(input_shape)
+
+    def get_config(self):
+        linear_config = self.linear().get_config()
+        block_config = self.block.get_config()
+        for key in self.linear_owned_keys:
+            linear_config.pop(key, None)
+        for key in _BASE_CONFIG_KEYS:
+            block_config.pop(key)
+        return {**super().get_config(), **linear_config, **block_config, "use_bias": self.use_bias}

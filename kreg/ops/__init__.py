@@ -3,3 +3,4 @@ from kreg.ops.alpha_dropout import ALPHA_PRIME
 from kreg.ops.alpha_dropout import alpha_dropout
 from kreg.ops.alpha_dropout import alpha_dropout_affine
 from kreg.ops.uniform_noise import uniform_noise
+from kreg.ops.dropconnect import dropconnect_matmul

@@ -1,0 +1,305 @@
+"""fold_batchnorm: a new model with each BatchNormalization merged into the
+Dense / Conv / DepthwiseConv layer directly before it."""
+
+import dataclasses
+from collections import Counter
+from collections import defaultdict
+
+import keras
+from keras.src.models.functional import Functional
+
+from kreg.inference.common import check_model
+from kreg.layers import Conv2DBlock
+from kreg.layers import DenseBlock
+from kreg.ops.batchnorm_folding import fold_batchnorm_weights
+
+_LINEAR = (
+    keras.layers.Dense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+)
+_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldDecision:
+    """What `fold_batchnorm` did with one BatchNormalization.
+
+    Attributes:
+        batchnorm: the BN's name; inside a block or a nested model
+            "outer/inner", e.g. "dense_block/block/norm".
+        linear: the name of the layer whose output the BN reads (None when it
+            reads a model input).
+        folded: True if the BN was folded into `linear`.
+        reason: why (not), in words.
+    """
+
+    batchnorm: str
+    linear: str | None
+    folded: bool
+    reason: str
+
+
+def fold_batchnorm(model, return_report=False):
+    """Returns a new model with every foldable BatchNormalization folded away.
+
+    A BN in inference mode is an affine map per channel, so after a linear
+    layer it can be merged into that layer's kernel and bias
+    (`kreg.ops.batchnorm_folding`): the new model computes the same function
+    as `model(x, training=False)` with fewer layers, parameters and
+    operations. Use it for inference only: the folded model has no batch
+    statistics left to train.
+
+    A BN is folded into the layer before it only where that is exact:
+    - that layer is a `Dense`, `Conv1D/2D/3D` (grouped too) or
+      `DepthwiseConv1D/2D` (exactly these classes, channels_last) with a
+      linear activation, called once, whose output nothing but the BN reads
+      (and that is not a model output);
+    - the BN normalizes the last (channel) axis and is called once.
+    Inside a `DenseBlock` / `Conv2DBlock` whose order starts with "norm" and
+    whose norm is "batch", the folded block has "norm" removed from its order
+    and a bias (a block left with no part becomes its plain Dense / Conv2D).
+    Nested Sequential / Functional models are folded inside. Every other BN
+    stays as it is.
+
+    The original model is not modified. The new model holds copies of all
+    other weights and is compiled like the original if that was compiled.
+
+    Args:
+        model: a built Sequential or Functional `keras.Model`. Subclassed
+            models are refused (they have no layer graph to rewrite).
+        return_report: if True, also return the list of decisions.
+
+    Returns:
+        The folded `keras.Model`; with `return_report=True` the pair
+        `(folded_model, report)`, where `report` holds one `FoldDecision`
+        (`batchnorm`, `linear`, `folded`, `reason`) per BatchNormalization,
+        graph-level BNs first, then those inside blocks and nested models.
+
+    Example:
+
+    >>> inputs = keras.Input((8,))
+    >>> x = keras.layers.Dense(4, use_bias=False)(inputs)
+    >>> outputs = keras.layers.BatchNormalization()(x)
+    >>> folded, report = fold_batchnorm(keras.Model(inputs, outputs), return_report=True)
+    >>> [layer.name for layer in folded.layers][1:], report[0].folded
+    (['dense'], True)
+    """
+    check_model(model)
+    folded, report = _fold_model(model, prefix="")
+    return (folded, report) if return_report else folded
+
+
+def _fold_model(model, prefix):
+    if not isinstance(model, (keras.Sequential, Functional)):
+        raise TypeError(
+            "fold_batchnorm needs a Sequential or Functional model, got the "
+            f"subclassed model {model.name!r} ({type(model).__name__}): it has "
+            "no layer graph to rewrite"
+        )
+    if not model.built:
+        raise ValueError(
+            f"model {model.name!r} is not built: give it an Input or call it on data first"
+        )
+    if isinstance(model, keras.Sequential):
+        links = _sequential_links(model)
+    else:
+        links = _functional_links(model)
+
+    report = []
+    targets = {}  # id(linear layer) -> the BN folded into it
+    for bn, linear, refusal in links:
+        if refusal is None:
+            targets[id(linear)] = bn
+        name = None if linear is None else prefix + linear.name
+        report.append(
+            FoldDecision(prefix + bn.name, name, refusal is None, refusal or f"folded into {name!r}")
+        )
+    folded_bns = {id(bn) for bn in targets.values()}
+
+    pairs = []  # (original layer, clone, BN folded into it or None)
+    skipped = set()  # ids of clones of folded BNs: never called
+
+    def clone(layer):
+        if isinstance(layer, keras.Model):
+            new, inner = _fold_model(layer, prefix=f"{prefix}{layer.name}/")
+            report.extend(inner)
+            return new
+        if _has_block_batchnorm(layer):
+            reason = _block_refusal(layer)
+            linear = f"{prefix}{layer.name}/{_block_linear(layer).name}"
+            bn_path = f"{prefix}{layer.name}/{layer.block.name}/{layer.block.norm_layer.name}"
+            report.append(
+                FoldDecision(bn_path, linear, reason is None, reason or f"folded into {linear!r}")
+            )
+            if reason is None:
+                new = _folded_block(layer)
+                pairs.append((layer, new, "block"))
+                return new
+        config = layer.get_config()
+        if id(layer) in targets:
+            config["use_bias"] = True
+        new = layer.__class__.from_config(config)
+        if id(layer) in folded_bns:
+            skipped.add(id(new))
+        else:
+            pairs.append((layer, new, targets.get(id(layer))))
+        return new
+
+    if isinstance(model, keras.Sequential):
+        kept = [layer for layer in model.layers if id(layer) not in folded_bns]
+        new_model = keras.Sequential(
+            [keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype)]
+            + [clone(layer) for layer in kept],
+            name=model.name,
+            trainable=model.trainable,
+        )
+        if model.compiled:
+            new_model.compile_from_config(model.get_compile_config())
+    else:
+
+        def call(layer, *args, **kwargs):
+            return args[0] if id(layer) in skipped else layer(*args, **kwargs)
+
+        new_model = keras.models.clone_model(model, clone_function=clone, call_function=call)
+
+    for old, new, bn in pairs:
+        if bn is None:
+            new.set_weights(old.get_weights())
+        elif bn == "block":
+            linear = _block_linear(old)
+            weights = _folded_weights(linear, old.block.norm_layer)
+            if isinstance(new, (DenseBlock, Conv2DBlock)):
+                _block_linear(new).set_weights(weights)
+            else:
+                new.set_weights(weights)
+        else:
+            new.set_weights(_folded_weights(old, bn))
+    return new_model, report
+
+
+def _sequential_links(model):
+    """(bn, layer before it, refusal reason or None) for each BN of a Sequential."""
+    layers = model.layers
+    links = []
+    for index, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            before = layers[index - 1] if index else None
+            links.append((layer, before, _refusal(layer, before, calls=Counter(), other_readers=())))
+    return links
+
+
+def _functional_links(model):
+    """(bn, producer of its input, refusal reason or None) for each BN of a Functional."""
+    nodes = [
+        node
+        for depth in sorted(model._nodes_by_depth, reverse=True)
+        for node in model._nodes_by_depth[depth]
+        if not node.is_input
+    ]
+    calls = Counter(id(node.operation) for node in nodes)
+    readers = defaultdict(list)
+    for node in nodes:
+        for tensor in node.input_tensors:
+            readers[id(tensor)].append(node.operation.name)
+    for tensor in model.outputs:
+        readers[id(tensor)].append("the model output")
+
+    links = []
+    for node in nodes:
+        bn = node.operation
+        if not isinstance(bn, keras.layers.BatchNormalization):
+            continue
+        tensor = node.input_tensors[0]
+        before = tensor._keras_history.operation
+        if isinstance(before, keras.layers.InputLayer):
+            before = None
+        others = [name for name in readers[id(tensor)] if name != bn.name]
+        links.append((bn, before, _refusal(bn, before, calls, others)))
+    return links
+
+
+def _refusal(bn, before, calls, other_readers):
+    """Why `bn` cannot be folded into `before` (None: it can)."""
+    if calls[id(bn)] > 1:
+        return f"{bn.name!r} is called {calls[id(bn)]} times"
+    if bn.axis not in (-1, bn.input_spec.ndim - 1):
+        return f"{bn.name!r} normalizes axis {bn.axis}, not the last (channel) axis"
+    if before is None:
+        return f"{bn.name!r} reads a model input, not a linear layer"
+    reason = _linear_refusal(before)
+    if reason:
+        return reason
+    if calls[id(before)] > 1:
+        return f"{before.name!r} is called {calls[id(before)]} times"
+    if other_readers:
+        readers = ", ".join(repr(name) if name != "the model output" else name for name in other_readers)
+        return f"the output of {before.name!r} is also read by {readers}"
+    return None
+
+
+def _linear_refusal(layer):
+    """Why the layer itself cannot take a BN (None: it can)."""
+    if type(layer) not in _LINEAR + _DEPTHWISE:
+        return (
+            f"{layer.name!r} ({type(layer).__name__}) is not a Dense, Conv1D/2D/3D "
+            "or DepthwiseConv1D/2D layer"
+        )
+    activation = keras.activations.serialize(layer.activation)
+    if activation != "linear":
+        return f"{layer.name!r} has activation {activation!r} between it and the batch norm"
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        return f"{layer.name!r} is channels_first: its channels are not the last axis"
+    return None
+
+
+def _block_linear(block):
+    return block.dense if isinstance(block, DenseBlock) else block.conv
+
+
+def _has_block_batchnorm(layer):
+    return isinstance(layer, (DenseBlock, Conv2DBlock)) and isinstance(
+        layer.block.norm_layer, keras.layers.BatchNormalization
+    )
+
+
+def _block_refusal(block):
+    """Why the block's batch norm cannot be folded (None: it can)."""
+    inner = block.block
+    if inner.order[0] != "norm":
+        return (
+            f"the block order {'-'.join(inner.order)!r} puts {inner.order[0]!r} "
+            "between the linear layer and the batch norm"
+        )
+    bn = inner.norm_layer
+    if bn.axis not in (-1, bn.input_spec.ndim - 1):
+        return f"the block normalizes axis {bn.axis}, not the last (channel) axis"
+    return _linear_refusal(_block_linear(block))
+
+
+def _folded_block(block):
+    """A new block with "norm" removed from its order (or the plain linear layer)."""
+    config = block.get_config()
+    order = [token for token in block.block.order if token != "norm"]
+    if not order:
+        linear_config = _block_linear(block).get_config()
+        linear_config.update(name=block.name, use_bias=True)
+        return type(_block_linear(block)).from_config(linear_config)
+    config.update(order="-".join(order), norm=None, use_bias=True)
+    return type(block).from_config(config)
+
+
+def _folded_weights(linear, bn):
+    """The folded `[kernel, bias]` for `linear` followed by `bn`, as numpy."""
+    kernel, bias = fold_batchnorm_weights(
+        linear.kernel,
+        linear.bias if linear.use_bias else None,
+        bn.moving_mean,
+        bn.moving_variance,
+        bn.epsilon,
+        gamma=bn.gamma if bn.scale else None,
+        beta=bn.beta if bn.center else None,
+        depthwise=isinstance(linear, _DEPTHWISE),
+    )
+    return [keras.ops.convert_to_numpy(kernel), keras.ops.convert_to_numpy(bias)]

@@ -1,1 +1,31 @@
-"""kreg.tuning: Keras Tuner studies of dropout rate x batch norm x block order."""
+"""kreg.tuning: Keras Tuner studies of dropout rate x batch norm x block order.
+
+```python
+from kreg import tuning
+
+study = tuning.Study(model="mlp", dataset="digits", directory="runs/x", seeds=5)
+rows = study.run()                 # resumable; distributed via Keras Tuner's chief/workers
+print(tuning.recommend(rows))      # verdict with a 95% interval over paired seeds
+tuning.report(rows, "runs/x")      # report.md, results.csv/json, PNG plots
+```
+"""
+
+from kreg.tuning.hypermodel import RegularizationHyperModel
+from kreg.tuning.ledger import Results
+from kreg.tuning.ledger import record_run
+from kreg.tuning.ledger import results
+from kreg.tuning.recommendation import Recommendation
+from kreg.tuning.recommendation import recommend
+from kreg.tuning.reporting import report
+from kreg.tuning.study import Study
+
+__all__ = [
+    "RegularizationHyperModel",
+    "Recommendation",
+    "Results",
+    "Study",
+    "recommend",
+    "record_run",
+    "report",
+    "results",
+]

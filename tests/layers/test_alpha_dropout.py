@@ -17,14 +17,6 @@ class TestAlphaDropoutContract(LayerContract):
         return AlphaDropout(0.2, seed=1)
 
 
-class TestAlphaDropoutNoiseShapeContract(LayerContract):
-    # noise_shape with a None batch entry must work on symbolic inputs too.
-    input_shape = (6, 5)
-
-    def make_layer(self):
-        return AlphaDropout(0.2, noise_shape=(None, 1, 5), seed=1, mean=0.5, variance=2.0)
-
-
 def train_pass(layer, x):
     return keras.ops.convert_to_numpy(layer(x, training=True))
 
@@ -76,6 +68,20 @@ def test_noise_shape_shares_mask_along_its_unit_axes(noise_shape, shared_axes):
     # ... and the mask still varies along the other axes (the pattern is random,
     # 0.3 of the mask entries dropped: P(all equal) is astronomically small).
     assert 0 < is_dropped.mean() < 1
+
+
+def test_noise_shape_with_unknown_batch_trains_compiled_and_survives_saving(tmp_path):
+    # A None entry of noise_shape is resolved from the symbolic batch size.
+    layer = AlphaDropout(0.2, noise_shape=(None, 1, 5), seed=1, mean=0.5, variance=2.0)
+    inputs = keras.Input((6, 5))
+    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    x = np.random.default_rng(0).standard_normal((8, 6, 5)).astype("float32")
+    model.fit(x, np.zeros((8, 6, 2), "float32"), batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert loaded.layers[1].get_config() == layer.get_config()
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_inference_and_zero_rate_are_identity():

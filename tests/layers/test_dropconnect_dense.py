@@ -15,13 +15,6 @@ class TestDropConnectDenseContract(LayerContract):
         return DropConnectDense(3, 0.3, activation="relu", seed=1, kernel_regularizer="l2")
 
 
-class TestDropConnectDensePerExampleContract(LayerContract):
-    input_shape = (4, 5)  # rank 3: one mask per example, shared by its 4 steps
-
-    def make_layer(self):
-        return DropConnectDense(3, 0.3, mask="example", seed=1, use_bias=False)
-
-
 def np_(x):
     return keras.ops.convert_to_numpy(x)
 
@@ -74,6 +67,19 @@ def test_example_mask_is_shared_along_inner_axes():
     y = np_(DropConnectDense(6, 0.5, mask="example", seed=2)(x, training=True))
     np.testing.assert_allclose(y, np.repeat(y[:, :1], 7, axis=1), rtol=1e-6)
     assert len(np.unique(y[:, 0], axis=0)) == 5
+
+
+def test_example_mask_trains_compiled_on_rank_3_input_and_under_mixed_precision():
+    # The per-example mask shape (batch, in, units) takes the batch size from
+    # the traced input, whose batch axis is unknown when compiled.
+    model = keras.Sequential([keras.Input((4, 5)), DropConnectDense(3, 0.3, mask="example", seed=1)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    x = np.random.default_rng(0).standard_normal((8, 4, 5)).astype("float32")
+    model.fit(x, np.zeros((8, 4, 3), "float32"), batch_size=4, epochs=1, verbose=0)
+    assert np.all(np.isfinite(model.predict(x, verbose=0)))
+    layer = DropConnectDense(3, 0.3, mask="example", seed=1, dtype="mixed_float16")
+    assert keras.backend.standardize_dtype(layer(x, training=True).dtype) == "float16"
+    assert layer.kernel.dtype == "float32"
 
 
 @pytest.mark.parametrize("mask", ["batch", "example"])

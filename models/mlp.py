@@ -1,0 +1,67 @@
+"""`mlp`: a stack of DenseBlocks, the workhorse of the dropout x batch norm studies."""
+
+import keras
+
+from kreg.layers import DenseBlock
+from kreg.models.common import Seeds
+from kreg.models.common import check_positive_int
+from kreg.models.common import classifier
+from kreg.models.common import flat_input
+from kreg.models.registry import register
+
+
+@register(
+    "mlp",
+    paper="Ioffe & Szegedy 2015 (batch norm); Srivastava et al. 2014 (dropout); "
+    "Li et al. 2019 (their disharmony)",
+    input="vector",
+)
+def mlp(
+    input_shape=(64,),
+    num_classes=10,
+    *,
+    width=64,
+    depth=2,
+    rate=0.2,
+    norm="batch",
+    order="norm-act-drop",
+    dropout="standard",
+    activation="relu",
+    seed=None,
+):
+    """Multilayer perceptron of DenseBlocks: Dense, then norm/act/drop in any order.
+
+    Image input is flattened first, so it takes any dataset.
+
+    Args:
+        input_shape: shape of one example.
+        num_classes: number of output classes.
+        width: units of every hidden layer.
+        depth: number of hidden DenseBlocks.
+        rate: dropout rate in [0, 1).
+        norm: "batch", "layer", "group" or None.
+        order: the block order, e.g. "norm-act-drop" or "act-drop-norm".
+        dropout: "standard", "gaussian", "uniform", "alpha" or None.
+        activation: a Keras activation name.
+        seed: int or None; fixes initial weights and dropout masks.
+
+    Returns:
+        An uncompiled `keras.Model` (softmax output).
+    """
+    seeds = Seeds(seed)
+    width = check_positive_int(width, "width")
+    depth = check_positive_int(depth, "depth")
+    inputs, x = flat_input(input_shape)
+    for i in range(1, depth + 1):
+        x = DenseBlock(
+            width,
+            order=order,
+            norm=norm,
+            activation=activation,
+            dropout=dropout,
+            rate=rate,
+            kernel_initializer=seeds.initializer("he_normal"),
+            seed=seeds.next(),
+            name=f"block_{i}",
+        )(x)
+    return keras.Model(inputs, classifier(x, num_classes, seeds), name="mlp")

@@ -1,0 +1,106 @@
+"""The promises every zoo model keeps, as a reusable pytest base class.
+
+A model's test module subclasses `ZooContract` and sets `name`:
+
+    class TestMlpContract(ZooContract):
+        name = "mlp"
+
+The base class name does not start with "Test", so pytest collects only the
+subclasses.
+"""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+
+from kreg import datasets
+from kreg import models
+from kreg.models.train import accuracy
+
+
+@functools.lru_cache(maxsize=None)
+def digits(as_images):
+    return datasets.load("digits", seed=0, as_images=as_images)
+
+
+class ZooContract:
+    name = None  # the registered model name
+    small = {}  # overrides that keep the test model tiny
+
+    def data(self):
+        return digits(models.info(self.name).input == "image")
+
+    def create(self, **overrides):
+        data = self.data()
+        return models.create(self.name, data.input_shape, data.num_classes,
+                             **{**self.small, **overrides})
+
+    def test_rate_and_seed_are_overrides(self):
+        assert {"rate", "seed"} <= set(models.info(self.name).defaults)
+
+    def test_defaults_build_softmax_over_classes(self):
+        model = models.create(self.name)  # digits-sized defaults
+        about = models.info(self.name)
+        assert model.input_shape == (None,) + about.input_shape
+        assert model.output_shape == (None, about.num_classes)
+        assert model.count_params() == about.params
+        assert not model.compiled
+        x = self.data().x_val[:16]
+        probabilities = keras.ops.convert_to_numpy(model(x, training=False))
+        np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+        assert np.all(probabilities >= 0)
+
+    def test_trains_one_epoch_then_keras_round_trip(self, tmp_path):
+        data = self.data()
+        model = self.create(seed=0)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        history = model.fit(data.x_train, data.y_train, batch_size=64, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        path = tmp_path / f"{self.name}.keras"
+        model.save(path)
+        restored = keras.saving.load_model(path, safe_mode=True)
+        assert type(restored) is type(model)
+        assert [type(layer) for layer in restored.layers] == [type(layer) for layer in model.layers]
+        x = data.x_val[:64]
+        np.testing.assert_array_equal(
+            restored.predict(x, verbose=0), model.predict(x, verbose=0)
+        )
+
+    def test_seed_fixes_weights_and_dropout_masks(self):
+        x = self.data().x_val[:32]
+        first, second, other = self.create(seed=3), self.create(seed=3), self.create(seed=4)
+        for a, b in zip(first.get_weights(), second.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        assert not all(
+            np.array_equal(a, b) for a, b in zip(first.get_weights(), other.get_weights())
+        )
+        # Training mode: dropout masks drawn from the same seeds, so same outputs.
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(first(x, training=True)),
+            keras.ops.convert_to_numpy(second(x, training=True)),
+        )
+
+    def test_unknown_override_lists_valid_ones(self):
+        with pytest.raises(ValueError, match=r"has no override 'dropout_rate'") as info:
+            models.create(self.name, dropout_rate=0.1)
+        for valid in models.info(self.name).defaults:
+            assert valid in str(info.value)
+
+    def test_num_classes_zero_refused(self):
+        with pytest.raises(ValueError, match=r"num_classes must be an integer >= 1, got 0"):
+            models.create(self.name, num_classes=0)
+
+    def test_shipped_weights_reproduce_manifest_accuracy(self):
+        entry = models.info(self.name).weights["digits"]
+        model = models.load(self.name, weights="digits")
+        data = datasets.load(entry["dataset"], seed=entry["seed"], as_images=entry["as_images"])
+        measured = accuracy(model, data.x_test, data.y_test)
+        # Inference is deterministic: on the training backend the accuracy is the
+        # recorded one up to float printing (1e-6). On another backend, float
+        # rounding may flip the argmax of one near-tie example: 1 / N at most.
+        same = entry["backend"] == keras.backend.backend()
+        tolerance = 1e-6 if same else 1.0 / entry["test_examples"] + 1e-9
+        assert abs(measured - entry["test_accuracy"]) <= tolerance
+        assert entry["test_accuracy"] > 0.9  # trained, not chance (0.1)

@@ -47,9 +47,11 @@ def recalibrate_batchnorm(model, data, batch_size=32, steps=None):
         model: a `keras.Model`.
         data: the inputs, one of: a numpy array `x` (or a list / dict of
             arrays for a multi-input model); a tuple `(x, y)` or
-            `(x, y, sample_weight)` of arrays, as for `fit` (only `x` is
-            used); a `tf.data.Dataset` or any iterable / generator of
-            batches `x` or `(x, y[, sample_weight])`.
+            `(x, y, sample_weight)` of those, as for `fit` (only `x` is
+            used); a `tf.data.Dataset` or any other iterable / generator of
+            batches `x` or `(x, y[, sample_weight])`, read like Keras' `fit`
+            reads them. (A list of arrays given as `data` itself is the `x`
+            of a multi-input model, not a list of batches.)
         batch_size: int >= 1, the batch size used to split arrays
             (iterables come batched already).
         steps: int >= 1 or None: use at most this many batches (needed for
@@ -103,16 +105,13 @@ def _is_arrays(value):
 
 def _input_batches(data, batch_size):
     """Yields the `x` part of each batch of `data` as numpy arrays."""
-    if _is_arrays(data) and not isinstance(data, (list, tuple)):
+    if isinstance(data, tuple) and data and _is_arrays(data[0]):
+        data = data[0]  # (x, y) or (x, y, sample_weight)
+    if _is_arrays(data):
         yield from slices(as_arrays(data), batch_size)
-    elif isinstance(data, (list, tuple)) and data and _is_arrays(data[0]):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(tuple(data))
-        yield from slices(as_arrays(x), batch_size)
     else:
         batches = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else data
         for batch in batches:
-            if isinstance(batch, list):
-                batch = tuple(batch)
             x, _, _ = keras.utils.unpack_x_y_sample_weight(batch)
             yield as_arrays(x)
 

@@ -174,8 +174,39 @@ class LedgerOracle:
         """Not written: the ledger is the state (see the module docstring)."""
 
 
-class GridOracle(LedgerOracle, oracles.GridSearchOracle):
-    """Keras Tuner's grid search with the ledger."""
+class GridOracle(LedgerOracle, keras_tuner.Oracle):
+    """Every point of the grid once, in a fixed order, to as many tuners as ask.
+
+    Keras Tuner's `GridSearchOracle` derives each new trial from a finished
+    one, so with several workers all but one mostly wait; this oracle
+    enumerates the grid (conditional dimensions only where active) and hands
+    out the first point not tried yet.
+    """
+
+    def grid(self):
+        """Every point of the search space as a dict of active values."""
+        probe = self.hyperparameters.copy()
+        points = [{}]
+        for hp in self.hyperparameters.space:
+            grown = []
+            for values in points:
+                probe.values = values
+                if probe.is_active(hp):
+                    grown.extend(dict(values, **{hp.name: value}) for value in hp.values)
+                else:
+                    grown.append(values)
+            points = grown
+        return points
+
+    def populate_space(self, trial_id):
+        for values in self.grid():
+            if not self._duplicate(values):
+                return {"status": RUNNING, "values": values}
+        # All handed out: wait while runs are ongoing (one may come back for
+        # a retry when its worker dies), then stop.
+        if self.ongoing_trials:
+            return {"status": trial_module.TrialStatus.IDLE, "values": None}
+        return {"status": trial_module.TrialStatus.STOPPED, "values": None}
 
 
 class RandomOracle(LedgerOracle, oracles.RandomSearchOracle):

@@ -225,7 +225,7 @@ class Study:
             "seeds": h.seeds,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
-            "max_trials": self.trial_budget(),
+            "max_trials": self.max_trials,
             "learning_rate": learning_rate,
             "model_kwargs": h.model_kwargs,
             "metric": self.metric,

@@ -15,6 +15,135 @@ import sys
 
 def _add_study_commands(commands):
     """`kreg study`, `kreg tune`, `kreg report` (owned by kreg.tuning)."""
+    study = commands.add_parser(
+        "study",
+        help="the default study: the zoo mlp on digits, grid, 5 seeds",
+        description="The default study (the zoo mlp on digits, a grid of dropout rate x "
+        "batch norm on/off x block order, 5 seeds): progress, then the recommendation, "
+        "and the report written to the study directory. Resumes where it stopped.",
+    )
+    study.add_argument("--out", default="kreg-study", help="study directory (default: ./kreg-study)")
+    study.add_argument("--quiet", action="store_true", help="no progress lines")
+    study.set_defaults(handler=_study)
+
+    tune = commands.add_parser(
+        "tune",
+        help="a study of your choice",
+        description="A Keras Tuner study of a zoo model on a dataset. Distributed: run the same "
+        "command with KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT set "
+        "(--distributed N prints these commands for a chief and N workers).",
+    )
+    tune.add_argument("model", help="a zoo model name (kreg models list)")
+    tune.add_argument("dataset", help="a dataset name: digits, breast_cancer, wine, mnist, ..., npz:PATH, csv:PATH")
+    tune.add_argument("--rates", type=float, nargs="+", help="dropout rates in [0, 1)")
+    tune.add_argument("--norms", nargs="+", help="normalizations: none batch layer group")
+    tune.add_argument("--orders", nargs="+", help="block orders, e.g. norm-act-drop act-norm-drop")
+    tune.add_argument("--seeds", type=int, help="number of seeds (>= 1)")
+    tune.add_argument("--epochs", type=int, help="epochs per run")
+    tune.add_argument("--batch-size", type=int, help="training batch size")
+    tune.add_argument("--tuner", default="grid", help="grid, random, bayesian or hyperband")
+    tune.add_argument("--max-trials", type=int, help="runs of a random or bayesian search")
+    tune.add_argument("--metric", default="val_loss", help="val_loss (final epoch), val_accuracy, best_val_loss, ...")
+    tune.add_argument("--out", default=None, help="study directory (default: ./kreg-MODEL-DATASET)")
+    tune.add_argument("--quiet", action="store_true", help="no progress lines")
+    tune.add_argument("--trial-timeout", type=float, help="distributed chief: re-queue a run held longer (s)")
+    tune.add_argument("--distributed", type=int, metavar="WORKERS", help="print the commands of a chief and WORKERS workers")
+    tune.add_argument("--ip", default="127.0.0.1", help="with --distributed: the chief's address")
+    tune.add_argument("--port", type=int, default=8000, help="with --distributed: the chief's port")
+    tune.set_defaults(handler=_tune)
+
+    report = commands.add_parser("report", help="report of a study directory")
+    report.add_argument("directory", help="a study directory")
+    report.add_argument("--out", default=None, help="report folder (default: the study directory)")
+    report.add_argument("--metric", default="val_loss", help="val_loss (final epoch), val_accuracy, ...")
+    report.set_defaults(handler=_report)
+
+
+def _fail(message, code):
+    print(f"kreg: error: {message}", file=sys.stderr)
+    return code
+
+
+def _run_study(settings, out):
+    """Validates, runs, reports. 0 ok, 2 bad arguments, 1 failure."""
+    from kreg import tuning
+
+    try:
+        study = tuning.Study(directory=out, **settings)
+    except (ValueError, OSError) as e:
+        return _fail(e, 2)
+    try:
+        rows = study.run()
+    except ValueError as e:  # a directory holding another study
+        return _fail(e, 2)
+    except Exception as e:
+        return _fail(f"the study failed: {type(e).__name__}: {e}", 1)
+    if rows is None:  # a distributed worker: the chief reports
+        return 0
+    return _write_report(rows, out, settings.get("metric", "val_loss"))
+
+
+def _write_report(rows, out, metric):
+    from kreg import tuning
+
+    recommendation = tuning.report(rows, out, metric=metric)
+    print()
+    print(recommendation if recommendation is not None else "No recommendation: see report.md.")
+    print(f"\nReport: {out}/report.md ({len(rows)} runs)")
+    return 0
+
+
+def _study(args):
+    return _run_study({"quiet": args.quiet}, args.out)
+
+
+def _tune(args):
+    settings = {"model": args.model, "dataset": args.dataset, "tuner": args.tuner, "metric": args.metric, "quiet": args.quiet}
+    options = {
+        "rates": args.rates,
+        "norms": None if args.norms is None else [None if n == "none" else n for n in args.norms],
+        "orders": args.orders,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "max_trials": args.max_trials,
+        "trial_timeout": args.trial_timeout,
+    }
+    settings.update({k: v for k, v in options.items() if v is not None})
+    out = args.out or f"kreg-{args.model}-{args.dataset}".replace(":", "_").replace("/", "_")
+    if args.distributed is not None:
+        if args.distributed < 1:
+            return _fail(f"--distributed must be >= 1 worker, got {args.distributed}", 2)
+        from kreg.tuning import distributed
+
+        print("Run the chief first, then each worker (a machine each, or all on one):")
+        for line in distributed.commands(_tune_arguments(args, out), args.distributed, ip=args.ip, port=args.port):
+            print(line)
+        return 0
+    return _run_study(settings, out)
+
+
+def _tune_arguments(args, out):
+    """The `kreg tune` arguments of this study, to repeat on every machine."""
+    argv = [args.model, args.dataset]
+    for flag in ("rates", "norms", "orders"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag}"] + [f"{v:g}" if isinstance(v, float) else v for v in getattr(args, flag)]
+    for flag in ("seeds", "epochs", "batch_size", "max_trials", "trial_timeout"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag.replace('_', '-')}", f"{getattr(args, flag):g}"]
+    argv += ["--tuner", args.tuner, "--metric", args.metric, "--out", out]
+    return argv + (["--quiet"] if args.quiet else [])
+
+
+def _report(args):
+    from kreg import tuning
+
+    try:
+        rows = tuning.results(args.directory)
+        return _write_report(rows, args.out or args.directory, args.metric)
+    except (ValueError, FileNotFoundError) as e:
+        return _fail(e, 2)
 
 
 def _add_models_commands(commands):

@@ -1,0 +1,76 @@
+"""`kreg study`, `kreg tune`, `kreg report`: exit codes 0 ok, 2 bad arguments, 1 failure."""
+
+import json
+
+import pytest
+
+from kreg import cli
+from kreg import tuning
+
+TINY = ["--rates", "0", "0.5", "--norms", "none", "batch", "--orders", "norm-act-drop", "--seeds", "1", "--epochs", "1", "--batch-size", "256", "--quiet"]
+
+
+def test_tune_then_report(tmp_path, capsys):
+    out = str(tmp_path / "study")
+    assert cli.main(["tune", "mlp", "digits", *TINY, "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "Recommendation for mlp on digits" in printed and "report.md" in printed
+    study = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert (study["rates"], study["norms"], study["seeds"], study["epochs"]) == ([0.0, 0.5], ["none", "batch"], [0], 1)
+    assert len(tuning.results(out)) == 4
+    (tmp_path / "study" / "report.md").unlink()
+    assert cli.main(["report", out]) == 0
+    assert "Recommendation" in (tmp_path / "study" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tune", "mlpp", "digits"], "got 'mlpp'"),
+        (["tune", "mlp", "digitz"], "Unknown dataset 'digitz'"),
+        (["tune", "mlp", "digits", "--tuner", "sgd"], "tuner must be one of"),
+        (["tune", "mlp", "digits", "--metric", "f1"], "metric must be one of"),
+        (["tune", "mlp", "digits", "--rates", "0.2", "1.5"], "got 1.5"),
+        (["tune", "mlp", "digits", "--seeds", "0"], "seeds must be >= 1"),
+        (["tune", "mlp", "digits", "--norms", "none", "instance"], "got 'instance'"),
+        (["tune", "mlp", "digits", "--distributed", "0"], "--distributed must be >= 1 worker, got 0"),
+        (["report", "nowhere-at-all"], "holds no kreg study"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["tune", "mlp"])
+    assert exit_info.value.code == 2
+    assert "dataset" in capsys.readouterr().err
+
+
+def test_study_refuses_a_directory_of_another_study(tmp_path, capsys):
+    out = str(tmp_path / "other")
+    tuning.ledger.write_study(out, {"model": "snn", "dataset": "wine"})
+    assert cli.main(["study", "--out", out, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different study" in err and "model: 'snn' there, 'mlp' here" in err
+
+
+def test_a_failing_study_exits_1(tmp_path, capsys, monkeypatch):
+    def broken(self):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(tuning.Study, "run", broken)
+    assert cli.main(["tune", "mlp", "digits", *TINY, "--out", str(tmp_path / "s")]) == 1
+    assert "the study failed: RuntimeError: disk on fire" in capsys.readouterr().err
+
+
+def test_distributed_prints_the_commands(capsys):
+    assert cli.main(["tune", "mlp", "digits", "--seeds", "2", "--distributed", "2", "--ip", "10.0.0.5", "--port", "9000"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("KERASTUNER_TUNER_ID=")]
+    assert [line.split()[0] for line in lines] == ["KERASTUNER_TUNER_ID=chief", "KERASTUNER_TUNER_ID=worker0", "KERASTUNER_TUNER_ID=worker1"]
+    assert all("KERASTUNER_ORACLE_IP=10.0.0.5 KERASTUNER_ORACLE_PORT=9000 kreg tune mlp digits --seeds 2" in line for line in lines)
+    assert all(line.endswith("--out kreg-mlp-digits") for line in lines)

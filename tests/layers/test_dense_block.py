@@ -12,21 +12,12 @@ from kreg.layers import DenseBlock
 from kreg.layers import NormDropout
 
 
+# (layer norm + alpha dropout after SELU: see TestLayerAlphaSeluContract in test_norm_dropout.py)
 class TestDenseBatchStandardContract(LayerContract):
     input_shape = (6,)
 
     def make_layer(self):
         return DenseBlock(5, rate=0.2, seed=1)
-
-
-class TestDenseLayerAlphaSeluContract(LayerContract):
-    input_shape = (3, 6)
-
-    def make_layer(self):
-        return DenseBlock(
-            5, order="norm-act-drop", norm="layer", activation="selu", dropout="alpha",
-            rate=0.1, seed=1, kernel_initializer="lecun_normal",
-        )
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,7 @@ def random_weights(layer, rng):
 
 
 # --- the layer contract, on representative configurations -------------------
+# (group norm + spatial dropout: see TestConvGroupSpatialContract in test_conv2d_block.py)
 
 
 class TestBatchStandardContract(LayerContract):
@@ -50,13 +51,6 @@ class TestBatchStandardContract(LayerContract):
 
     def make_layer(self):
         return NormDropout(norm="batch", dropout="standard", rate=0.2, seed=1)
-
-
-class TestGroupSpatialContract(LayerContract):
-    input_shape = (5, 5, 4)
-
-    def make_layer(self):
-        return NormDropout("drop-norm-act", norm="group", groups=2, dropout="spatial", rate=0.2, seed=1)
 
 
 class TestLayerAlphaSeluContract(LayerContract):

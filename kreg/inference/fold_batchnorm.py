@@ -118,8 +118,8 @@ def _fold_model(model, prefix):
         )
     folded_bns = {id(bn) for bn in targets.values()}
 
-    pairs = []  # (original layer, clone, BN folded into it or None)
-    skipped = set()  # ids of clones of folded BNs: never called
+    pending = []  # (new layer, the weights it gets once built)
+    skipped = set()  # ids of the clones of folded BNs: never called
 
     def clone(layer):
         if isinstance(layer, keras.Model):
@@ -135,7 +135,9 @@ def _fold_model(model, prefix):
             )
             if reason is None:
                 new = _folded_block(layer)
-                pairs.append((layer, new, "block"))
+                weights = _folded_weights(_block_linear(layer), layer.block.norm_layer)
+                is_block = isinstance(new, (DenseBlock, Conv2DBlock))
+                pending.append((_block_linear(new) if is_block else new, weights))
                 return new
         config = layer.get_config()
         if id(layer) in targets:
@@ -143,8 +145,10 @@ def _fold_model(model, prefix):
         new = layer.__class__.from_config(config)
         if id(layer) in folded_bns:
             skipped.add(id(new))
+        elif id(layer) in targets:
+            pending.append((new, _folded_weights(layer, targets[id(layer)])))
         else:
-            pairs.append((layer, new, targets.get(id(layer))))
+            pending.append((new, layer.get_weights()))
         return new
 
     if isinstance(model, keras.Sequential):
@@ -164,18 +168,8 @@ def _fold_model(model, prefix):
 
         new_model = keras.models.clone_model(model, clone_function=clone, call_function=call)
 
-    for old, new, bn in pairs:
-        if bn is None:
-            new.set_weights(old.get_weights())
-        elif bn == "block":
-            linear = _block_linear(old)
-            weights = _folded_weights(linear, old.block.norm_layer)
-            if isinstance(new, (DenseBlock, Conv2DBlock)):
-                _block_linear(new).set_weights(weights)
-            else:
-                new.set_weights(weights)
-        else:
-            new.set_weights(_folded_weights(old, bn))
+    for new, weights in pending:
+        new.set_weights(weights)
     return new_model, report
 
 

@@ -68,19 +68,17 @@ def test_conv2d_plain_and_grouped(use_bias, groups):
     fold_and_check(model, normal((4, 7, 7, 4)), folds=1)
 
 
-def test_conv1d():
-    fold_and_check(linear_then_bn(L.Conv1D(5, 3), (9, 2)), normal((4, 9, 2)), folds=1)
-
-
 def test_depthwise_conv2d_with_multiplier():
     # output channel i * multiplier + m comes from kernel[..., i, m]
     layer = L.DepthwiseConv2D(3, depth_multiplier=3, use_bias=False)
     fold_and_check(linear_then_bn(layer, (6, 6, 2)), normal((4, 6, 6, 2)), folds=1)
 
 
-def test_depthwise_conv1d():
-    layer = L.DepthwiseConv1D(3, depth_multiplier=2)
-    fold_and_check(linear_then_bn(layer, (8, 3)), normal((4, 8, 3)), folds=1)
+def test_conv1d_and_depthwise_conv1d():
+    inputs = keras.Input((9, 2))
+    x = L.BatchNormalization()(L.Conv1D(3, 3)(inputs))
+    x = L.BatchNormalization()(L.DepthwiseConv1D(3, depth_multiplier=2)(x))
+    fold_and_check(keras.Model(inputs, x), normal((4, 9, 2)), folds=2)
 
 
 def test_batchnorm_without_center_and_scale():

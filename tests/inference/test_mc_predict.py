@@ -117,8 +117,9 @@ def test_spatial_dropout_is_active():
     assert np.all(std > 0)
 
 
-def test_seed_makes_it_deterministic():
-    model = bn_model(0.5)
+@pytest.mark.parametrize("block", [False, True], ids=["keras", "kreg_block"])
+def test_seed_makes_it_deterministic(block):
+    model = bn_model(0.5, block=block)
     x = normal((7, 6))
     first = mc_predict(model, x, samples=4, seed=11)
     second = mc_predict(model, x, samples=4, seed=11)

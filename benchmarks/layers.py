@@ -75,7 +75,9 @@ def build_models(args):
             ]),
         ),
         "dropconnect": (
-            mlp(lambda: [layers.DropConnectDense(args.width, args.rate, activation="relu", mask="batch", seed=0)]),
+            mlp(lambda: [
+                layers.DropConnectDense(args.width, args.rate, activation="relu", mask="batch", seed=0),
+            ]),
             mlp(lambda: [
                 keras.layers.Dense(args.width, activation="relu"),
                 keras.layers.Dropout(args.rate, seed=0),

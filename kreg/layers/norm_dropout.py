@@ -4,7 +4,6 @@ Also home of `LinearBlock`, the shared machinery of `DenseBlock` and
 `Conv2DBlock` (a linear layer without activation, then a `NormDropout`).
 """
 
-import math
 import warnings
 
 import keras
@@ -211,7 +210,12 @@ class NormDropout(layers.Layer):
             self.dropout_layer.build(input_shape)
 
     def _make_norm(self, input_shape):
-        common = {"axis": self.axis, "epsilon": self.epsilon, "dtype": self.dtype_policy, "name": "norm"}
+        common = {
+            "axis": self.axis,
+            "epsilon": self.epsilon,
+            "dtype": self.dtype_policy,
+            "name": "norm",
+        }
         if self.norm == "batch":
             return layers.BatchNormalization(momentum=self.momentum, **common)
         if self.norm == "layer":

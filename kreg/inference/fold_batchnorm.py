@@ -113,9 +113,8 @@ def _fold_model(model, prefix):
         if refusal is None:
             targets[id(linear)] = bn
         name = None if linear is None else prefix + linear.name
-        report.append(
-            FoldDecision(prefix + bn.name, name, refusal is None, refusal or f"folded into {name!r}")
-        )
+        reason = refusal or f"folded into {name!r}"
+        report.append(FoldDecision(prefix + bn.name, name, refusal is None, reason))
     folded_bns = {id(bn) for bn in targets.values()}
 
     pending = []  # (new layer, the weights it gets once built)
@@ -180,7 +179,8 @@ def _sequential_links(model):
     for index, layer in enumerate(layers):
         if isinstance(layer, keras.layers.BatchNormalization):
             before = layers[index - 1] if index else None
-            links.append((layer, before, _refusal(layer, before, calls=Counter(), other_readers=())))
+            refusal = _refusal(layer, before, calls=Counter(), other_readers=())
+            links.append((layer, before, refusal))
     return links
 
 
@@ -193,10 +193,10 @@ def _functional_links(model):
         if not node.is_input
     ]
     calls = Counter(id(node.operation) for node in nodes)
-    readers = defaultdict(list)
+    readers = defaultdict(list)  # id(tensor) -> who reads it, in words
     for node in nodes:
         for tensor in node.input_tensors:
-            readers[id(tensor)].append(node.operation.name)
+            readers[id(tensor)].append(repr(node.operation.name))
     for tensor in model.outputs:
         readers[id(tensor)].append("the model output")
 
@@ -209,7 +209,7 @@ def _functional_links(model):
         before = tensor._keras_history.operation
         if isinstance(before, keras.layers.InputLayer):
             before = None
-        others = [name for name in readers[id(tensor)] if name != bn.name]
+        others = [reader for reader in readers[id(tensor)] if reader != repr(bn.name)]
         links.append((bn, before, _refusal(bn, before, calls, others)))
     return links
 
@@ -228,8 +228,7 @@ def _refusal(bn, before, calls, other_readers):
     if calls[id(before)] > 1:
         return f"{before.name!r} is called {calls[id(before)]} times"
     if other_readers:
-        readers = ", ".join(repr(name) if name != "the model output" else name for name in other_readers)
-        return f"the output of {before.name!r} is also read by {readers}"
+        return f"the output of {before.name!r} is also read by {', '.join(other_readers)}"
     return None
 
 

@@ -34,7 +34,8 @@ def test_check_input_shape_multi_input():
     check_input_shape(model, [np.zeros((5, 3)), np.zeros((5, 2, 2))], "x")
     with pytest.raises(ValueError, match=r"x has 1 input array\(s\), the model takes 2"):
         check_input_shape(model, [np.zeros((5, 3))], "x")
-    with pytest.raises(ValueError, match=r"x has shape \(5, 2, 3\), the model expects \(None, 2, 2\)"):
+    expected = r"x has shape \(5, 2, 3\), the model expects \(None, 2, 2\)"
+    with pytest.raises(ValueError, match=expected):
         check_input_shape(model, [np.zeros((5, 3)), np.zeros((5, 2, 3))], "x")
 
 

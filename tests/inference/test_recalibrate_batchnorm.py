@@ -211,7 +211,8 @@ def assert_refused(data, error, pattern, **kwargs):
 
 
 def test_refuses_data_of_the_wrong_shape():
-    assert_refused(normal((10, 7)), ValueError, r"data has shape \(10, 7\), the model expects \(None, 5\)")
+    pattern = r"data has shape \(10, 7\), the model expects \(None, 5\)"
+    assert_refused(normal((10, 7)), ValueError, pattern)
 
 
 def test_error_midway_changes_nothing():
@@ -219,14 +220,17 @@ def test_error_midway_changes_nothing():
     assert_refused(batches, ValueError, "")
 
 
-@pytest.mark.parametrize("data", [np.zeros((0, 5), "float32"), iter([])], ids=["array", "generator"])
+@pytest.mark.parametrize(
+    "data", [np.zeros((0, 5), "float32"), iter([])], ids=["array", "generator"]
+)
 def test_refuses_empty_data(data):
     assert_refused(data, ValueError, "data is empty")
 
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5])
 def test_refuses_a_bad_batch_size(batch_size):
-    assert_refused(normal((10, 5)), ValueError, f"batch_size must be a positive integer, got {batch_size}", batch_size=batch_size)
+    pattern = f"batch_size must be a positive integer, got {batch_size}"
+    assert_refused(normal((10, 5)), ValueError, pattern, batch_size=batch_size)
 
 
 def test_refuses_a_bad_steps():

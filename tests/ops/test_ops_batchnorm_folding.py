@@ -60,7 +60,8 @@ def test_depthwise_channel_order():
         return (x[:, :, None] * k[0, 0][None]).reshape(10, inputs * multiplier) + b
 
     new_kernel, new_bias = fold(kernel, bias, bn, depthwise=True)
-    np.testing.assert_allclose(depthwise(new_kernel, new_bias), batchnorm(depthwise(kernel, bias), **bn), **TOL)
+    expected = batchnorm(depthwise(kernel, bias), **bn)
+    np.testing.assert_allclose(depthwise(new_kernel, new_bias), expected, **TOL)
 
 
 def test_missing_gamma_and_beta_mean_one_and_zero():
@@ -68,7 +69,8 @@ def test_missing_gamma_and_beta_mean_one_and_zero():
     kernel = rng.normal(size=(3, 5)).astype("float32")
     bn = stats(5)
     without = fold(kernel, None, {**bn, "gamma": None, "beta": None})
-    explicit = fold(kernel, None, {**bn, "gamma": np.ones(5, "float32"), "beta": np.zeros(5, "float32")})
+    ones, zeros = np.ones(5, "float32"), np.zeros(5, "float32")
+    explicit = fold(kernel, None, {**bn, "gamma": ones, "beta": zeros})
     for a, b in zip(without, explicit):
         np.testing.assert_array_equal(a, b)
 

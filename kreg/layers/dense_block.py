@@ -4,8 +4,8 @@ import keras
 from keras import layers
 
 from kreg.layers.checks import check_positive_int
-from kreg.layers.norm_dropout import LinearBlock
-from kreg.layers.norm_dropout import split_layer_kwargs
+from kreg.layers.linear_block import LinearBlock
+from kreg.layers.linear_block import split_layer_kwargs
 
 
 @keras.saving.register_keras_serializable(package="kreg")

@@ -112,7 +112,7 @@ def test_passes_the_keras_mask_through():
 
 @pytest.mark.parametrize("rate, shown", [(1.0, "1.0"), (-0.1, "-0.1"), (float("nan"), "nan"), ("0.5", "'0.5'")])
 def test_refuses_bad_rate(rate, shown):
-    with pytest.raises(ValueError, match=re.escape(f"rate must be") + ".*" + re.escape(f"got {shown}")):
+    with pytest.raises(ValueError, match=re.escape("rate must be") + ".*" + re.escape(f"got {shown}")):
         AlphaDropout(rate)
 
 

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 from layer_contract import LayerContract
-from test_norm_dropout import apply_in_order
-from test_norm_dropout import random_weights
+from block_reference import apply_in_order
+from block_reference import random_weights
 
 from kreg.layers import Conv2DBlock
 from kreg.layers import NormDropout

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 from layer_contract import LayerContract
-from test_norm_dropout import apply_in_order
-from test_norm_dropout import random_weights
-from test_norm_dropout import reference_norm
+from block_reference import apply_in_order
+from block_reference import random_weights
+from block_reference import reference_norm
 
 from kreg.layers import DenseBlock
 from kreg.layers import NormDropout

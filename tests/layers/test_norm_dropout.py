@@ -7,6 +7,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from block_reference import GROUPS
+from block_reference import apply_in_order
+from block_reference import random_weights
+from block_reference import reference_norm
 from layer_contract import LayerContract
 
 from kreg.layers import AlphaDropout
@@ -18,30 +22,6 @@ TOKENS = ("norm", "act", "drop")
 ORDERS = [order for size in (1, 2, 3) for order in itertools.permutations(TOKENS, size)]
 RATE = 0.3
 SEED = 7
-GROUPS = 4  # of the 8 features used below
-
-
-def apply_in_order(x, order, parts, training):
-    """The hand-stacked reference: `parts[token]` applied in `order`."""
-    for token in order:
-        layer = parts[token]
-        x = layer(x) if token == "act" else layer(x, training=training)
-    return x
-
-
-def reference_norm(norm):
-    return {
-        "batch": keras.layers.BatchNormalization,
-        "layer": keras.layers.LayerNormalization,
-        "group": lambda: keras.layers.GroupNormalization(groups=GROUPS),
-    }[norm]()
-
-
-def random_weights(layer, rng):
-    """Values in [0.5, 2) for every weight: gamma, beta, moving mean and variance."""
-    return [rng.uniform(0.5, 2.0, tuple(w.shape)).astype("float32") for w in layer.weights]
-
-
 # --- the layer contract, on representative configurations -------------------
 # (group norm + spatial dropout: see TestConvGroupSpatialContract in test_conv2d_block.py)
 

@@ -1,0 +1,76 @@
+"""LinearBlock: a linear layer without activation, then an ordered NormDropout.
+
+The shared machinery of `DenseBlock` and `Conv2DBlock`.
+"""
+
+from keras import layers
+
+from kreg.layers.norm_dropout import NormDropout
+
+BASE_CONFIG_KEYS = ("name", "trainable", "dtype")
+
+
+def split_layer_kwargs(kwargs):
+    """Splits base-layer arguments (name, dtype, trainable) off `kwargs`.
+
+    Returns:
+        `(layer_kwargs, other_kwargs)`, two new dicts.
+    """
+    layer_kwargs = {key: kwargs[key] for key in BASE_CONFIG_KEYS if key in kwargs}
+    others = {key: value for key, value in kwargs.items() if key not in layer_kwargs}
+    return layer_kwargs, others
+
+
+class LinearBlock(layers.Layer):
+    """A linear layer without activation, then a `NormDropout` (`.block`).
+
+    The base of `DenseBlock` and `Conv2DBlock`. A subclass calls
+    `super().__init__(use_bias, **layer_kwargs)`, gets the block and the
+    linear layer's `use_bias` from `make_block(block_kwargs)`, stores its
+    linear layer first (so its weights come first) and then `self.block`, and
+    returns the linear layer from `linear()`. Config, build, call and output
+    shape are shared.
+
+    Args:
+        use_bias: None, True or False. None means no bias when batch norm
+            directly follows the linear layer, else a bias.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+    """
+
+    # keys of the linear layer's config that the block sets itself
+    linear_owned_keys = BASE_CONFIG_KEYS + ("activation", "use_bias")
+
+    def __init__(self, use_bias, **kwargs):
+        super().__init__(**kwargs)
+        if use_bias is not None and not isinstance(use_bias, bool):
+            raise ValueError(f"use_bias must be None, True or False, got {use_bias!r}")
+        self.use_bias = use_bias
+
+    def make_block(self, block_kwargs):
+        """Returns `(block, linear_use_bias)` for the `NormDropout` arguments."""
+        block = NormDropout(**block_kwargs, dtype=self.dtype_policy, name="block")
+        if self.use_bias is None:
+            return block, not block.starts_with_batch_norm
+        return block, self.use_bias
+
+    def linear(self):
+        raise NotImplementedError("a LinearBlock subclass returns its linear layer")
+
+    def build(self, input_shape):
+        self.linear().build(input_shape)
+        self.block.build(self.linear().compute_output_shape(input_shape))
+
+    def call(self, inputs, training=None):
+        return self.block(self.linear()(inputs), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return self.linear().compute_output_shape(input_shape)
+
+    def get_config(self):
+        linear_config = self.linear().get_config()
+        block_config = self.block.get_config()
+        for key in self.linear_owned_keys:
+            linear_config.pop(key, None)
+        for key in BASE_CONFIG_KEYS:
+            block_config.pop(key)
+        return {**super().get_config(), **linear_config, **block_config, "use_bias": self.use_bias}

@@ -240,3 +240,13 @@ def test_refuses_a_bad_steps():
 def test_refuses_what_is_not_a_model():
     with pytest.raises(TypeError, match="model must be a keras.Model, got str"):
         recalibrate_batchnorm("model.keras", normal((10, 5)))
+
+
+def test_refuses_masked_inputs():
+    inputs = keras.Input((5,), dtype="int32")
+    x = L.BatchNormalization(name="bn_after_embedding")(L.Embedding(10, 4, mask_zero=True)(inputs))
+    model = keras.Model(inputs, x)
+    before = weights_of(model)
+    with pytest.raises(ValueError, match="does not support masked inputs; 'bn_after_embedding'"):
+        recalibrate_batchnorm(model, np.arange(20).reshape(4, 5) % 10)
+    assert_weights_equal(model, before)

@@ -22,16 +22,17 @@ def convolutions(model):
     return convs
 
 
-@pytest.mark.parametrize("depth", [10, 16])
-def test_depth_counts_convolutions_and_width_widens(depth):
+@pytest.mark.parametrize("depth, width", [(10, 2), (16, 1)])
+def test_depth_counts_convolutions_and_width_widens(depth, width):
     # WRN-d-k: d = 6n + 4 counts the stem, 2 convs in each of 3n blocks, and the
     # classifier (plus shortcut projections, not counted): 1 + 6n + 1 + ... -> the
     # 3x3 convolutions are 1 + 6n = d - 3.
-    model = models.create("wide_resnet", depth=depth, width=2)
+    model = models.create("wide_resnet", depth=depth, width=width)
     convs = convolutions(model)
     assert len(convs) == depth - 3
-    assert {conv.filters for conv in convs} == {16, 32, 64, 128}
-    assert model.get_layer("group_3_block_1_add").output.shape[1:] == (2, 2, 128)
+    # the stem has 16 filters; the groups 16k, 32k, 64k
+    assert {conv.filters for conv in convs} == {16, 16 * width, 32 * width, 64 * width}
+    assert model.get_layer("group_3_block_1_add").output.shape[1:] == (2, 2, 64 * width)
 
 
 def test_dropout_sits_between_the_two_convolutions():

@@ -1,0 +1,35 @@
+"""kreg.models.common: per-layer seeds and shape checks."""
+
+import keras
+import pytest
+
+from kreg.models.common import Seeds
+from kreg.models.common import check_image_shape
+from kreg.models.common import check_input_shape
+
+
+def test_seeds_distinct_and_reproducible():
+    a, b = Seeds(7), Seeds(7)
+    assert [a.next() for _ in range(3)] == [b.next() for _ in range(3)] == [7000, 7001, 7002]
+    assert Seeds(None).next() is None
+
+
+def test_seeded_initializer_is_fresh_and_seeded():
+    seeds = Seeds(1)
+    first, second = seeds.initializer("he_normal"), seeds.initializer("he_normal")
+    assert isinstance(first, keras.initializers.HeNormal)
+    assert (first.seed, second.seed) == (1000, 1001)
+    assert isinstance(seeds.initializer("zeros"), keras.initializers.Zeros)
+    assert seeds.next() == 1002  # zeros drew no seed
+
+
+def test_unknown_initializer():
+    with pytest.raises(ValueError, match=r"initializer must be a Keras initializer name, got 'hee'"):
+        Seeds(0).initializer("hee")
+
+
+def test_input_shape_checks():
+    assert check_input_shape([8, 8, 1]) == (8, 8, 1)
+    check_image_shape("net", (4, 4, 3), 2)
+    with pytest.raises(ValueError, match=r"net needs .* >= 8 \(it halves them 3 times\), got \(4, 4, 3\)"):
+        check_image_shape("net", (4, 4, 3), 3)

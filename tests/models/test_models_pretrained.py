@@ -1,0 +1,53 @@
+"""kreg.models.pretrained.load: sha256 check, unknown weights, loads from a folder."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from kreg import models
+from kreg.models import manifest
+
+
+@pytest.fixture
+def copied_weights(tmp_path):
+    """A private copy of the shipped mlp weights and manifest (never touch the real ones)."""
+    shutil.copy(f"{manifest.WEIGHTS_DIR}/mlp-digits.weights.h5", tmp_path)
+    entry = manifest.entries("mlp")["digits"]
+    manifest.update("mlp", "digits", entry, str(tmp_path))
+    return tmp_path
+
+
+def test_loads_from_another_folder_like_the_shipped_one(copied_weights):
+    shipped, copy = models.load("mlp"), models.load("mlp", directory=str(copied_weights))
+    for a, b in zip(shipped.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_corrupted_weights_refused(copied_weights):
+    path = copied_weights / "mlp-digits.weights.h5"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip one byte somewhere in the weights
+    path.write_bytes(bytes(data))
+    with pytest.raises(models.WeightsIntegrityError, match=r"sha256 .* but the manifest records"):
+        models.load("mlp", directory=str(copied_weights))
+
+
+def test_unknown_weights_lists_available():
+    with pytest.raises(ValueError, match=r"model 'mlp' has no weights 'cifar10'; "
+                                         r"available weights: 'digits'"):
+        models.load("mlp", weights="cifar10")
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match=r"Unknown model 'snnn'\. Did you mean 'snn'"):
+        models.load("snnn")
+
+
+def test_shipped_files_small_and_match_manifest():
+    for name in models.list_models():
+        entry = manifest.entries(name)["digits"]
+        path = f"{manifest.WEIGHTS_DIR}/{entry['file']}"
+        assert manifest.sha256(path) == entry["sha256"]
+        with open(path, "rb") as handle:
+            assert len(handle.read()) < 512 * 1024  # brief: well under 1 MB

@@ -100,8 +100,10 @@ def test_sequential():
             L.Dense(2),
         ]
     )
+    model.compile(optimizer="sgd", loss="mse")
     folded, _ = fold_and_check(model, normal((8, 6, 6, 1)), folds=2)
     assert isinstance(folded, keras.Sequential)
+    assert folded.compiled and folded.loss == "mse"
     assert [type(layer).__name__ for layer in folded.layers] == [
         "Conv2D", "ReLU", "Flatten", "Dense", "Dropout", "Dense",
     ]

@@ -1,7 +1,8 @@
 """Inference time of a Conv2DBlock net with batch norm folded vs unfolded.
 
-Prints the ratio folded / unfolded of the median time per batch, for the
-compiled path (`predict_on_batch`, what `predict` runs) and the eager call
+Prints the median time per batch of each and the median ratio folded /
+unfolded over alternating pairs of runs, for the compiled path
+(`predict_on_batch`, what `predict` runs) and the eager call
 `model(x, training=False)`, on the current Keras backend:
 
     KERAS_BACKEND=jax python benchmarks/inference.py --batch 64 --repeats 50
@@ -41,15 +42,28 @@ def give_batchnorms_statistics(model, seed=0):
             layer.moving_variance.assign(rng.uniform(0.5, 2.0, size=n).astype("float32"))
 
 
-def median_seconds(run, warmup, repeats):
+def paired_timings(unfolded, folded, warmup, repeats):
+    """Median seconds of each and the median of the per-pair ratios.
+
+    The two runs alternate, so a load that comes and goes on a shared
+    machine hits both alike.
+    """
     for _ in range(warmup):
-        run()
-    times = []
+        unfolded()
+        folded()
+    pairs = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        pair = []
+        for run in (unfolded, folded):
+            start = time.perf_counter()
+            run()
+            pair.append(time.perf_counter() - start)
+        pairs.append(pair)
+    return (
+        statistics.median(a for a, _ in pairs),
+        statistics.median(b for _, b in pairs),
+        statistics.median(b / a for a, b in pairs),
+    )
 
 
 def main():
@@ -75,11 +89,11 @@ def main():
         ("predict_on_batch", lambda m: lambda: m.predict_on_batch(x)),
         ("eager call", lambda m: lambda: keras.ops.convert_to_numpy(m(x, training=False))),
     ]:
-        unfolded_s = median_seconds(run_of(model), args.warmup, args.repeats)
-        folded_s = median_seconds(run_of(folded), args.warmup, args.repeats)
+        unfolded_s, folded_s, ratio = paired_timings(
+            run_of(model), run_of(folded), args.warmup, args.repeats
+        )
         print(f"{path:>16}: unfolded {unfolded_s * 1e3:8.3f} ms, folded {folded_s * 1e3:8.3f} ms, "
-              f"ratio folded/unfolded {folded_s / unfolded_s:.3f}")
-
+              f"ratio folded/unfolded {ratio:.3f} (median of {args.repeats} pairs)")
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,6 @@ from zoo_contract import ZooContract
 
 class TestDropConnectMlpContract(ZooContract):
     name = "dropconnect_mlp"
-    small = {"width": 16}
 
 
 def test_hidden_layers_are_dropconnect_with_knobs():

@@ -11,7 +11,6 @@ from zoo_contract import ZooContract
 
 class TestMlpContract(ZooContract):
     name = "mlp"
-    small = {"width": 16}
 
 
 def test_knobs_reach_every_block():

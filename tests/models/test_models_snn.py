@@ -12,7 +12,6 @@ DEPTH = 32
 
 class TestSnnContract(ZooContract):
     name = "snn"
-    small = {"width": 16, "depth": 2}
 
 
 def layer_statistics(model, x):

@@ -37,7 +37,7 @@ def outputs(model, x, training=False):
 
 class ZooContract:
     name = None  # the registered model name
-    small = {}  # overrides that keep the test model tiny
+    small = {}  # overrides for the fit/seed tests where the defaults are slow to compile
 
     def data(self):
         return digits(zoo_info(self.name).input == "image")

@@ -163,7 +163,8 @@ def _add_models_commands(commands):
     train = actions.add_parser("train", help="train a model's shipped weights on a dataset")
     train.add_argument("name")
     train.add_argument("dataset", help="a kreg.datasets name, e.g. digits")
-    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--epochs", type=int, default=None,
+                       help="default: kreg.models.train.EPOCHS (30)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--out", default=None, help="folder for the weights and manifest.json "
@@ -225,7 +226,8 @@ def _models_train(args):
     from kreg.models import train
 
     def run():
-        entry = train.train(args.name, args.dataset, epochs=args.epochs, seed=args.seed,
+        epochs = train.EPOCHS if args.epochs is None else args.epochs
+        entry = train.train(args.name, args.dataset, epochs=epochs, seed=args.seed,
                             directory=args.out)
         print(f"{args.name} on {args.dataset}: test accuracy {entry['test_accuracy']:.4f}, "
               f"wrote {entry['file']} (sha256 {entry['sha256'][:12]}...)")

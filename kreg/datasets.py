@@ -41,7 +41,6 @@ import numpy as np
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 TABULAR_DATASETS = ("digits", "breast_cancer", "wine")
 KNOWN = TABULAR_DATASETS + IMAGE_DATASETS
-PREFIXES = ("npz:", "csv:")
 
 _NETWORK_TIMEOUT_S = 10.0
 _KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"

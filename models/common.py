@@ -58,13 +58,6 @@ class Seeds:
         return keras.initializers.deserialize(config)
 
 
-def check_num_classes(num_classes):
-    """Returns `num_classes` as an int >= 1 or raises a ValueError naming it."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
-    return int(num_classes)
-
-
 def check_input_shape(input_shape):
     """Returns `input_shape` as a tuple of positive ints (one example, no batch axis)."""
     try:
@@ -99,13 +92,6 @@ def check_image_shape(model, input_shape, downsamplings):
             f"{model} needs input_shape (height, width, channels) with height and width "
             f">= {smallest} (it halves them {downsamplings} times), got {input_shape}"
         )
-
-
-def check_positive_int(value, name):
-    """Returns `value` as an int >= 1 or raises a ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def flat_input(input_shape):

@@ -4,10 +4,10 @@ import keras
 from keras import layers
 
 from kreg.layers import Conv2DBlock
+from kreg.layers.checks import check_positive_int
 from kreg.layers.checks import check_rate
 from kreg.models.common import Seeds
 from kreg.models.common import check_image_shape
-from kreg.models.common import check_positive_int
 from kreg.models.common import classifier
 from kreg.models.registry import register
 

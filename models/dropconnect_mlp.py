@@ -4,8 +4,8 @@ import keras
 
 from kreg.layers import DropConnectDense
 from kreg.layers import NormDropout
+from kreg.layers.checks import check_positive_int
 from kreg.models.common import Seeds
-from kreg.models.common import check_positive_int
 from kreg.models.common import classifier
 from kreg.models.common import flat_input
 from kreg.models.registry import register

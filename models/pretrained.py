@@ -3,8 +3,8 @@
 import os
 
 from kreg.models import manifest
-from kreg.models.registry import _entry
 from kreg.models.registry import create
+from kreg.models.registry import registration
 
 
 class WeightsIntegrityError(ValueError):
@@ -40,7 +40,7 @@ def load(name, weights="digits", directory=None):
     >>> model.output_shape
     (None, 10)
     """
-    _entry(name)
+    registration(name)  # unknown names: close matches first
     available = manifest.entries(name, directory)
     if weights not in available:
         listed = ", ".join(repr(k) for k in sorted(available)) or "none"

@@ -18,8 +18,8 @@ import fnmatch
 import inspect
 
 from kreg.models import manifest
+from kreg.layers.checks import check_positive_int
 from kreg.models.common import check_input_shape
-from kreg.models.common import check_num_classes
 
 INPUT_KINDS = ("vector", "image")
 
@@ -112,7 +112,12 @@ def list_models(pattern="*"):
     return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
 
 
-def _entry(name):
+def registration(name):
+    """The registration of `name` (function, description, paper, input).
+
+    Raises:
+        ValueError: for an unknown name, suggesting close matches.
+    """
     if name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -132,7 +137,7 @@ def _signature_defaults(function):
 
 def defaults(name):
     """`{override: default}` of model `name` (input_shape and num_classes aside)."""
-    values = _signature_defaults(_entry(name).function)
+    values = _signature_defaults(registration(name).function)
     return {k: v for k, v in values.items() if k not in ("input_shape", "num_classes")}
 
 
@@ -155,7 +160,7 @@ def create(name, input_shape=None, num_classes=None, **overrides):
     >>> model.output_shape
     (None, 3)
     """
-    entry = _entry(name)
+    registered = registration(name)
     valid = defaults(name)
     unknown = sorted(set(overrides) - set(valid))
     if unknown:
@@ -163,10 +168,12 @@ def create(name, input_shape=None, num_classes=None, **overrides):
             f"model {name!r} has no override {', '.join(repr(k) for k in unknown)}; "
             f"valid overrides: {', '.join(sorted(valid))}"
         )
-    signature = _signature_defaults(entry.function)
+    signature = _signature_defaults(registered.function)
     input_shape = check_input_shape(signature["input_shape"] if input_shape is None else input_shape)
-    num_classes = check_num_classes(signature["num_classes"] if num_classes is None else num_classes)
-    return entry.function(input_shape=input_shape, num_classes=num_classes, **overrides)
+    num_classes = check_positive_int(
+        signature["num_classes"] if num_classes is None else num_classes, "num_classes"
+    )
+    return registered.function(input_shape=input_shape, num_classes=num_classes, **overrides)
 
 
 def info(name, directory=None):
@@ -181,13 +188,13 @@ def info(name, directory=None):
     >>> info("mlp").input
     'vector'
     """
-    entry = _entry(name)
-    signature = _signature_defaults(entry.function)
+    registered = registration(name)
+    signature = _signature_defaults(registered.function)
     return ModelInfo(
         name=name,
-        description=entry.description,
-        paper=entry.paper,
-        input=entry.input,
+        description=registered.description,
+        paper=registered.paper,
+        input=registered.input,
         input_shape=tuple(signature["input_shape"]),
         num_classes=signature["num_classes"],
         defaults=defaults(name),

@@ -15,7 +15,7 @@ from kreg import datasets
 from kreg.models import manifest
 from kreg.models.registry import create
 from kreg.models.registry import defaults
-from kreg.models.registry import _entry
+from kreg.models.registry import registration
 
 EPOCHS = 30
 BATCH_SIZE = 32
@@ -59,7 +59,7 @@ def train(name, dataset="digits", epochs=EPOCHS, seed=0, directory=None):
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     directory = directory or manifest.WEIGHTS_DIR
-    as_images = _entry(name).input == "image"
+    as_images = registration(name).input == "image"
     data = datasets.load(dataset, seed=seed, as_images=as_images)
     keras.utils.set_random_seed(seed)
     overrides = {**defaults(name), "seed": seed}

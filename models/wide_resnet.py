@@ -5,9 +5,9 @@ from keras import layers
 
 from kreg.layers import Conv2DBlock
 from kreg.layers import NormDropout
+from kreg.layers.checks import check_positive_int
 from kreg.models.common import Seeds
 from kreg.models.common import check_image_shape
-from kreg.models.common import check_positive_int
 from kreg.models.common import classifier
 from kreg.models.registry import register
 

@@ -44,7 +44,7 @@ def test_flattens_image_input():
 
 @pytest.mark.parametrize("arg", ["width", "depth"])
 def test_bad_width_or_depth(arg):
-    with pytest.raises(ValueError, match=rf"{arg} must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=rf"{arg} must be a positive integer, got 0"):
         models.create("mlp", **{arg: 0})
 
 

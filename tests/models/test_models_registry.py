@@ -46,7 +46,7 @@ def test_bad_input_shape(shape):
 
 @pytest.mark.parametrize("value", [0, -2, 2.5, True])
 def test_bad_num_classes(value):
-    with pytest.raises(ValueError, match=rf"num_classes must be an integer >= 1, got {value!r}"):
+    with pytest.raises(ValueError, match=rf"num_classes must be a positive integer, got {value!r}"):
         models.create("mlp", num_classes=value)
 
 

@@ -68,20 +68,18 @@ def mc_predict(model, x, samples=30, batch_size=None, seed=None):
         raise ValueError(f"x is empty: it has shape {tree.flatten(x)[0].shape}")
 
     frozen = [bn for bn in batchnorm_layers(model) if bn.trainable]
-    seed_states = _seed_states(model)
+    seed_states = [] if seed is None else _seed_states(model)
     saved_states = [ops.convert_to_numpy(state) for state in seed_states]
     try:
         for bn in frozen:
             bn.trainable = False
-        if seed is not None:
-            _reseed(seed_states, seed)
+        _reseed(seed_states, seed)
         chunks = [_moments(model, chunk, samples) for chunk in slices(x, batch_size or total)]
     finally:
         for bn in frozen:
             bn.trainable = True
-        if seed is not None:
-            for state, value in zip(seed_states, saved_states):
-                state.assign(value)
+        for state, value in zip(seed_states, saved_states):
+            state.assign(value)
     means = tree.map_structure(lambda *parts: np.concatenate(parts), *[m for m, _ in chunks])
     stds = tree.map_structure(lambda *parts: np.concatenate(parts), *[s for _, s in chunks])
     return means, stds

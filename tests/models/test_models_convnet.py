@@ -17,14 +17,14 @@ class TestConvnetContract(ZooContract):
 
 
 def test_stages_widths_and_head():
-    model = models.create("convnet", input_shape=(8, 8, 1), width=4, depth=3,
+    model = models.create("convnet", input_shape=(8, 8, 1), width=4, depth=2,
                           head_rate=0.5, dropout="spatial", norm="group")
     convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2DBlock)]
-    assert [layer.conv.filters for layer in convs] == [4, 4, 8, 8, 16, 16]
+    assert [layer.conv.filters for layer in convs] == [4, 4, 8, 8]
     assert isinstance(convs[0].block.dropout_layer, keras.layers.SpatialDropout2D)
     assert isinstance(convs[0].block.norm_layer, keras.layers.GroupNormalization)
     assert model.get_layer("head_dropout").rate == 0.5
-    assert model.get_layer("stage_3_pool").output.shape[1:3] == (1, 1)
+    assert model.get_layer("stage_2_pool").output.shape[1:3] == (2, 2)
 
 
 def test_no_head_dropout_by_default():

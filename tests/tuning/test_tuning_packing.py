@@ -1,0 +1,202 @@
+"""Packed trials train every branch exactly as the sequential study would.
+
+The sequential reference is what `StudyTuner.run_trial` does for one run:
+`clear_session`, `set_random_seed(seed)`, `hypermodel.build(hp)`, then a
+seeded fit (`packing.seeded_fit`), a test evaluation and `training.measurements`.
+"""
+
+import dataclasses
+import math
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from kreg import datasets
+from kreg.tuning import hypermodel as hypermodel_module
+from kreg.tuning import ledger
+from kreg.tuning import packing
+from kreg.tuning import training
+
+EPOCHS = 2
+BATCH_SIZE = 32
+# Weights after 2 epochs of 7 steps. Both paths run the same float32 ops on the
+# same values; only a different fusion of the compiled graph could reorder
+# sums, which moves results by a few ulps per step, far below 1e-5.
+ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def data():
+    # 200 = 6 * 32 + 8 training examples: the last batch is partial, where a
+    # per-batch average and a per-example average of the loss differ.
+    full = datasets.load("digits")
+    return dataclasses.replace(
+        full,
+        x_train=full.x_train[:200],
+        y_train=full.y_train[:200],
+        x_val=full.x_val[:100],
+        y_val=full.y_val[:100],
+        x_test=full.x_test[:100],
+        y_test=full.y_test[:100],
+    )
+
+
+def make_hypermodel(data, model="mlp", **kwargs):
+    kwargs.setdefault("model_kwargs", {"width": 16, "depth": 2})
+    return hypermodel_module.RegularizationHyperModel(
+        model,
+        input_shape=data.input_shape,
+        num_classes=data.num_classes,
+        rates=(0.0, 0.3, 0.5),
+        orders=("norm-act-drop", "act-drop-norm"),
+        seeds=(0, 1),
+        **kwargs,
+    )
+
+
+def train_alone(hypermodel, data, config):
+    """One run exactly as `StudyTuner.run_trial` trains it."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config["seed"])
+    hp = keras_tuner.HyperParameters()
+    hypermodel.declare_hyperparameters(hp)
+    hp.values.update({k: v for k, v in config.items() if v is not None})
+    model = hypermodel.build(hp)
+    history = packing.seeded_fit(
+        model, config["seed"], data.x_train, data.y_train, (data.x_val, data.y_val), epochs=EPOCHS, batch_size=BATCH_SIZE
+    )
+    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=training.EVAL_BATCH_SIZE, verbose=0)
+    metrics = training.measurements(history, test_loss, test_accuracy, 0.0)
+    return metrics, [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+def assert_same_run(packed_metrics, packed_weights, alone_metrics, alone_weights):
+    for name in ledger.METRIC_COLUMNS:
+        if name == "wall_time":
+            continue
+        assert packed_metrics[name] == pytest.approx(alone_metrics[name], abs=ATOL), (name, packed_metrics, alone_metrics)
+    assert len(packed_weights) == len(alone_weights)
+    for packed, alone in zip(packed_weights, alone_weights):
+        np.testing.assert_allclose(packed, alone, atol=ATOL, rtol=0)
+
+
+CONFIGS = [
+    dict(norm="none", order=None, rate=0.5),
+    dict(norm="batch", order="norm-act-drop", rate=0.3),
+    dict(norm="batch", order="act-drop-norm", rate=0.5),
+]
+
+
+def test_a_pack_trains_each_branch_as_it_trains_alone(data):
+    hypermodel = make_hypermodel(data)
+    trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
+    # Seed 0 compiles the pack; seed 1 reuses it with that seed's initial
+    # state and a reset optimizer: both must match their runs alone.
+    for seed in (0, 1):
+        configs = [dict(c, seed=seed) for c in CONFIGS]
+        outcomes = trainer.run(configs)
+        branch_weights = [
+            [keras.ops.convert_to_numpy(w) for w in trainer.model.get_layer(f"branch_{k}").weights]
+            for k in range(len(configs))
+        ]
+        for config, outcome, weights in zip(configs, outcomes, branch_weights):
+            assert outcome.config == config and outcome.status == "completed"
+            assert set(outcome.metrics) == set(ledger.METRIC_COLUMNS)
+            alone_metrics, alone_weights = train_alone(hypermodel, data, config)
+            assert_same_run(outcome.metrics, weights, alone_metrics, alone_weights)
+        # Different dropout rates and norms really make different branches.
+        assert len({round(o.metrics["final_train_loss"], 6) for o in outcomes}) == len(outcomes)
+
+
+def nan_builder(input_shape, num_classes, rate, seed, norm=None, order=None):
+    """A small seeded model; rate 0.5 gets a NaN output kernel (NaN loss at once)."""
+    head = keras.initializers.Constant(math.nan) if rate == 0.5 else keras.initializers.GlorotUniform(seed + 1)
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(8, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed))(inputs)
+    x = keras.layers.Dropout(rate, seed=seed)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=head)(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_a_nan_branch_fails_alone_and_the_others_train_on(data):
+    hypermodel = make_hypermodel(data, model=nan_builder, model_kwargs={})
+    configs = [dict(norm="none", order=None, rate=r, seed=0) for r in (0.0, 0.5, 0.3)]
+    trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
+    healthy, broken, other = trainer.run(configs)
+    assert broken.status == "failed" and broken.metrics == {}
+    assert broken.message == "the loss became NaN or infinite in epoch 1"
+    # The summed loss was NaN from the first step on: the other branches
+    # still match their runs alone, bit for bit up to float tolerance.
+    for outcome, k in ((healthy, 0), (other, 2)):
+        assert outcome.status == "completed"
+        weights = [keras.ops.convert_to_numpy(w) for w in trainer.model.get_layer(f"branch_{k}").weights]
+        assert_same_run(outcome.metrics, weights, *train_alone(hypermodel, data, outcome.config))
+
+
+def test_branch_memory_counts_parameters_and_activations():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    # 23 parameters (4*3+3 + 3*2+2), each as weight, gradient and 2 Adam slots;
+    # 5 activations per example (3 + 2), 8 copies per training example of a
+    # batch of 32 (256) or 2 per example of an evaluation batch of 1024
+    # (2048): the larger, 2048. float32: 4 bytes.
+    assert packing.branch_memory(model, batch_size=32) == 4 * (4 * 23 + 5 * 2048)
+    # A training batch of 512 holds more: 8 * 512 = 4096 > 2048.
+    assert packing.branch_memory(model, batch_size=512) == 4 * (4 * 23 + 5 * 4096)
+
+
+def test_pack_size_respects_the_memory_budget():
+    branch = packing.branch_memory(keras.Model(*_tiny()), batch_size=32)
+    # Budget for 3.5 branches: 3 fit, a 4th would exceed it.
+    assert packing.pack_size(branch, 9, memory_budget=3.5 * branch) == 3
+    assert packing.pack_size(branch, 9, memory_budget=3.5 * branch) * branch <= 3.5 * branch
+    # Not enough for one: the configuration trains alone.
+    assert packing.pack_size(branch, 9, memory_budget=branch / 2) == 1
+    # Never more than there are configurations, nor more than max_pack.
+    assert packing.pack_size(branch, 5, memory_budget=100 * branch) == 5
+    assert packing.pack_size(branch, 50, memory_budget=100 * branch) == packing.DEFAULT_MAX_PACK
+    assert packing.pack_size(branch, 50, memory_budget=100 * branch, max_pack=7) == 7
+    # The default budget is 4 GiB.
+    assert packing.pack_size(2**30, 9) == 4
+    with pytest.raises(ValueError, match=r"memory_budget must be a positive number of bytes, got -1"):
+        packing.pack_size(branch, 9, memory_budget=-1)
+    with pytest.raises(ValueError, match=r"max_pack must be an int >= 1, got 0"):
+        packing.pack_size(branch, 9, max_pack=0)
+
+
+def _tiny():
+    inputs = keras.Input((4,))
+    return inputs, keras.layers.Dense(2)(inputs)
+
+
+def test_packs_hold_one_seed_and_repeat_their_layout_across_seeds():
+    configs = [dict(rate=r, seed=s) for s in (3, 1) for r in (0.0, 0.1, 0.2, 0.3, 0.4)]
+    packs = packing.plan_packs(configs, 3)
+    # 5 configurations per seed, at most 3 per pack: 2 packs of near-equal size.
+    assert [[(c["seed"], c["rate"]) for c in p] for p in packs] == [
+        [(3, 0.0), (3, 0.1)],
+        [(3, 0.2), (3, 0.3), (3, 0.4)],
+        [(1, 0.0), (1, 0.1)],
+        [(1, 0.2), (1, 0.3), (1, 0.4)],
+    ]
+    assert packing.layout_key(packs[0]) == packing.layout_key(packs[2])
+    assert packing.layout_key(packs[0]) != packing.layout_key(packs[1])
+
+
+def test_a_pack_refuses_several_seeds_and_unpackable_models(data):
+    hypermodel = make_hypermodel(data)
+    trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
+    with pytest.raises(ValueError, match=r"configs must share one seed .*got seeds \[0, 1\]"):
+        trainer.run([dict(norm="none", order=None, rate=0.0, seed=s) for s in (0, 1)])
+
+    def regularized(input_shape, num_classes, **overrides):
+        inputs = keras.Input(input_shape)
+        dense = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer="l2")
+        return keras.Model(inputs, dense(inputs))
+
+    trainer = packing.PackTrainer(make_hypermodel(data, model=regularized, model_kwargs={}), data, EPOCHS, BATCH_SIZE)
+    with pytest.raises(packing.NotPackableError, match=r"adds losses of its own"):
+        trainer.run([dict(norm="none", order=None, rate=0.0, seed=0)])

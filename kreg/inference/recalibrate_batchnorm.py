@@ -78,8 +78,7 @@ def recalibrate_batchnorm(model, data, batch_size=32, steps=None):
         for step, x in enumerate(_input_batches(data, batch_size)):
             if step == steps:
                 break
-            if step == 0:
-                check_input_shape(model, x, "data")
+            check_input_shape(model, x, "data")
             model(x, training=False)
             seen += num_examples(x)
     if seen == 0:

@@ -46,7 +46,7 @@ def _add_study_commands(commands):
     tune.add_argument("--metric", default="val_loss", help="val_loss (final epoch), val_accuracy, best_val_loss, ...")
     tune.add_argument("--out", default=None, help="study directory (default: ./kreg-MODEL-DATASET)")
     tune.add_argument("--quiet", action="store_true", help="no progress lines")
-    tune.add_argument("--trial-timeout", type=float, help="distributed chief: re-queue a run held longer (s)")
+    tune.add_argument("--trial-timeout", type=float, help="distributed chief: re-queue a run whose worker was silent this long (s; workers report every epoch)")
     tune.add_argument("--distributed", type=int, metavar="WORKERS", help="print the commands of a chief and WORKERS workers")
     tune.add_argument("--ip", default="127.0.0.1", help="with --distributed: the chief's address")
     tune.add_argument("--port", type=int, default=8000, help="with --distributed: the chief's port")
@@ -70,8 +70,10 @@ def _run_study(settings, out):
 
     try:
         study = tuning.Study(directory=out, **settings)
-    except (ValueError, OSError) as e:
+    except ValueError as e:
         return _fail(e, 2)
+    except OSError as e:  # e.g. a dataset that cannot be downloaded
+        return _fail(e, 1)
     try:
         rows = study.run()
     except ValueError as e:  # a directory holding another study

@@ -10,8 +10,10 @@ the processes that train), `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`
 Keras Tuner's own chief never exits when a worker dies mid-run: the run stays
 "ongoing" forever. kreg's chief (`serve_chief`) supervises instead:
 
-- a run held longer than `trial_timeout` seconds goes back to the queue and
-  the next free worker trains it (the dead worker's id is forgotten);
+- workers report after every epoch; a run silent for `trial_timeout`
+  seconds goes back to the queue and the next free worker trains it (the
+  dead worker's id is forgotten; should the worker have been only slow, the
+  first of the two to finish is recorded);
 - a worker restarted with the same `KERASTUNER_TUNER_ID` gets its unfinished
   run back at once (Keras Tuner hands a tuner id its ongoing run);
 - once every run is recorded, the chief waits at most `grace` seconds for the
@@ -44,8 +46,8 @@ def serve_chief(oracle, trial_timeout, grace=30.0, poll=0.5):
 
     Args:
         oracle: a `kreg.tuning.oracles.LedgerOracle`.
-        trial_timeout: seconds after which a run held by a worker is assumed
-            lost (its worker died) and re-queued.
+        trial_timeout: seconds without a sign of life after which a run held
+            by a worker is assumed lost (its worker died) and re-queued.
         grace: seconds to wait, once the search is over, for live workers to
             be told so before the chief exits anyway.
         poll: seconds between two supervision rounds.

@@ -38,6 +38,7 @@ METRIC_COLUMNS = (
     "test_accuracy",
     "wall_time",
 )
+INT_COLUMNS = ("epochs", "best_epoch")
 COLUMNS = ("key", "status") + CONFIG_COLUMNS + METRIC_COLUMNS + ("worker", "finished_at", "message")
 STATUSES = ("completed", "failed")
 
@@ -100,6 +101,8 @@ def record_run(directory, config, metrics, status, message="", worker=None):
     row = {"key": run_key(config), "status": status}
     row.update({name: _clean(config.get(name)) for name in CONFIG_COLUMNS})
     row.update({name: _clean(metrics.get(name)) for name in METRIC_COLUMNS})
+    for name in INT_COLUMNS:  # counts pass through Keras Tuner as floats
+        row[name] = None if row[name] is None else int(row[name])
     row["worker"] = worker
     row["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     row["message"] = message

@@ -11,8 +11,9 @@ Hyperband). It changes three things:
   and trains only what is missing: no completed run is ever trained twice;
 - Keras Tuner's own state files are not written: the ledger is the state.
 
-`requeue_stale` is the supervision of distributed mode: a run held by a tuner
-for longer than `trial_timeout` (its worker died) goes back to the queue.
+`requeue_stale` is the supervision of distributed mode: a run whose tuner
+gave no sign of life for `trial_timeout` seconds (its worker died) goes back
+to the queue. Tuners send a heartbeat (`HEARTBEAT`) after every epoch.
 """
 
 import time
@@ -26,12 +27,20 @@ from kreg.tuning import ledger
 RUNNING = trial_module.TrialStatus.RUNNING
 COMPLETED = trial_module.TrialStatus.COMPLETED
 FAILED = trial_module.TrialStatus.FAILED
+# A metric name tuners report after each epoch: a sign of life, not a result.
+HEARTBEAT = "kreg/heartbeat"
 
 
 def config_of(hyperparameters):
     """The configuration dict of a trial: norm, order (None when inactive),
-    rate, seed, then any other active value (e.g. Hyperband's)."""
-    values = {name: value for name, value in hyperparameters.values.items() if hyperparameters.is_active(name)}
+    rate, seed, then any other value (e.g. Hyperband's "tuner/epochs", which
+    is not part of the search space)."""
+    space = {hp.name for hp in hyperparameters.space}
+    values = {
+        name: value
+        for name, value in hyperparameters.values.items()
+        if name not in space or hyperparameters.is_active(name)
+    }
     config = {name: values.pop(name, None) for name in ledger.CONFIG_COLUMNS}
     config.update(values)
     return config
@@ -93,7 +102,8 @@ class LedgerOracle:
         self.ledger_dir = directory
         self.progress = progress
         self.recorded = {row["key"]: row for row in recorded}
-        self.started = {}
+        self.last_seen = {}  # trial_id -> time of the last sign of life
+        self.holders = {}  # trial_id -> the tuner the run was last handed to
         self.verbose = 0  # Keras Tuner's own display; `progress` prints instead.
 
     @keras_tuner.synchronized
@@ -104,7 +114,8 @@ class LedgerOracle:
                 return trial
             row = self.recorded.get(ledger.run_key(config_of(trial.hyperparameters)))
             if row is None:
-                self.started[trial.trial_id] = time.monotonic()
+                self.last_seen[trial.trial_id] = time.monotonic()
+                self.holders[trial.trial_id] = tuner_id
                 return trial
             self._replay(trial, row)
 
@@ -120,8 +131,15 @@ class LedgerOracle:
         super().end_trial(trial)
 
     @keras_tuner.synchronized
+    def update_trial(self, trial_id, metrics, step=0):
+        self.last_seen[trial_id] = time.monotonic()
+        if HEARTBEAT in metrics:
+            return self.trials[trial_id]
+        return super().update_trial(trial_id, metrics, step=step)
+
+    @keras_tuner.synchronized
     def end_trial(self, trial):
-        worker = next((t for t, held in self.ongoing_trials.items() if held.trial_id == trial.trial_id), None)
+        worker = self.holders.get(trial.trial_id)
         status = trial.status
         super().end_trial(trial)
         ended = self.trials[trial.trial_id]
@@ -149,7 +167,7 @@ class LedgerOracle:
 
     @keras_tuner.synchronized
     def requeue_stale(self, trial_timeout):
-        """Sends back to the queue every run held longer than `trial_timeout` s.
+        """Sends back to the queue every run silent for `trial_timeout` s.
 
         Returns:
             The list of `(tuner_id, trial_id)` that were re-queued.
@@ -158,13 +176,13 @@ class LedgerOracle:
         stale = [
             (tuner_id, trial.trial_id)
             for tuner_id, trial in self.ongoing_trials.items()
-            if now - self.started.get(trial.trial_id, now) > trial_timeout
+            if now - self.last_seen.get(trial.trial_id, now) > trial_timeout
         ]
         for tuner_id, trial_id in stale:
             del self.ongoing_trials[tuner_id]
             self.tuner_ids.discard(tuner_id)
             self._retry_queue.append(trial_id)
-            print(f"{tuner_id} held run {trial_id} for more than {trial_timeout:g}s: re-queued", flush=True)
+            print(f"{tuner_id} held run {trial_id} silently for {trial_timeout:g}s: re-queued", flush=True)
         return stale
 
     def save(self):

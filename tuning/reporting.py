@@ -60,6 +60,7 @@ def plot_metric_vs_rate(table, metric, path):
         half = np.nan_to_num(np.array([t["half_width"] for t in points]))
         line = ax.plot(rates, means, marker="o", label=_setting(norm, order))[0]
         ax.fill_between(rates, means - half, means + half, color=line.get_color(), alpha=0.15)
+    ax.set_xticks(sorted({t["rate"] for t in table}))
     ax.set_xlabel("dropout rate")
     ax.set_ylabel(f"{recommendation.METRIC_TITLES[metric]} ({_better(metric)} is better)")
     ax.set_title(f"{recommendation.METRIC_TITLES[metric]} vs dropout rate (mean, 95% CI over seeds)")

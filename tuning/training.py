@@ -44,7 +44,7 @@ def measurements(history, test_loss, test_accuracy, wall_time):
     }
 
 
-def fit_and_measure(model, data, epochs, batch_size):
+def fit_and_measure(model, data, epochs, batch_size, callbacks=()):
     """Trains a compiled model on `data` and measures it.
 
     Args:
@@ -52,6 +52,7 @@ def fit_and_measure(model, data, epochs, batch_size):
         data: a `kreg.datasets.Dataset`.
         epochs: number of epochs.
         batch_size: training batch size.
+        callbacks: further Keras callbacks (e.g. a heartbeat).
 
     Returns:
         The dict of `measurements`.
@@ -68,7 +69,7 @@ def fit_and_measure(model, data, epochs, batch_size):
         epochs=epochs,
         batch_size=batch_size,
         verbose=0,
-        callbacks=[keras.callbacks.TerminateOnNaN()],
+        callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks],
     ).history
     losses = history.get("loss", []) + history.get("val_loss", [])
     if len(history.get("val_loss", [])) < epochs or not all(math.isfinite(v) for v in losses):

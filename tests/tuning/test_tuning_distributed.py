@@ -24,7 +24,7 @@ SETTINGS = dict(
     batch_size=128,
     model_kwargs={"width": 8, "depth": 1},
     quiet=True,
-    trial_timeout=6.0,
+    trial_timeout=10.0,
     connect_timeout=120.0,
 )
 SCRIPT = "import sys; from kreg import tuning; tuning.Study(directory=sys.argv[1], **{settings!r}).run()"

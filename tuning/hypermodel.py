@@ -39,7 +39,6 @@ def zoo_builder(name):
     def build(**overrides):
         return models.create(name, **overrides)
 
-    build.__name__ = name
     return build
 
 

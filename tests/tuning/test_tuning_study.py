@@ -59,8 +59,8 @@ def test_same_seed_same_initial_weights_with_and_without_bn():
         num_classes=10,
         **hypermodel.overrides({"norm": "batch", "order": "norm-act-drop", "rate": 0.1, "seed": 1}),
     )
-    kernel = lambda m: keras.ops.convert_to_numpy(m.get_layer("block_1").dense.kernel)  # noqa: E731
-    assert (kernel(a) == kernel(b)).all()
+    kernels = [keras.ops.convert_to_numpy(m.get_layer("block_1").dense.kernel) for m in (a, b)]
+    assert (kernels[0] == kernels[1]).all()
 
 
 def test_nan_run_is_recorded_as_failed_and_the_study_goes_on(tmp_path):

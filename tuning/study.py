@@ -44,6 +44,15 @@ class Heartbeat(keras.callbacks.Callback):
         self.beat(epoch)
 
 
+def _takes_images(model):
+    """True for a zoo model that takes images (height, width, channels)."""
+    if not isinstance(model, str):
+        return False
+    from kreg import models
+
+    return model in models.list_models() and models.info(model).input == "image"
+
+
 class StudyTuner(base_tuner.BaseTuner):
     """Runs one configuration per trial: build, fit, measure, report.
 
@@ -202,7 +211,7 @@ class Study:
         if not isinstance(directory, (str, os.PathLike)):
             raise ValueError(f"directory must be a path, got {directory!r}")
         self.directory = os.fspath(directory)
-        self.data = self._load(dataset, data_seed)
+        self.data = self._load(dataset, data_seed, model)
         self.hypermodel = hypermodel_module.RegularizationHyperModel(
             model,
             input_shape=self.data.input_shape,
@@ -221,11 +230,12 @@ class Study:
         self.description = self._describe(model, dataset, data_seed, learning_rate)
 
     @staticmethod
-    def _load(dataset, data_seed):
+    def _load(dataset, data_seed, model):
         if isinstance(dataset, str):
             from kreg import datasets
 
-            return datasets.load(dataset, seed=data_seed)
+            as_images = True if _takes_images(model) else None  # None: the dataset's natural form
+            return datasets.load(dataset, seed=data_seed, as_images=as_images)
         missing = [a for a in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "num_classes") if not hasattr(dataset, a)]
         if missing:
             raise ValueError(f"dataset must be a dataset name or a kreg.datasets.Dataset, got {dataset!r} (missing {missing})")

@@ -132,3 +132,11 @@ def test_bad_input_is_refused_before_touching_disk(tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
         tuning.Study(directory=str(directory), **dict(TINY, **override))
     assert not directory.exists()
+
+
+def test_image_zoo_models_get_image_data_and_vector_models_vectors(tmp_path):
+    # Building a Study loads its data and checks its grid; nothing is trained.
+    conv = tuning.Study("convnet", "digits", tmp_path / "conv", rates=[0.1], seeds=1, quiet=True)
+    mlp = tuning.Study("mlp", "digits", tmp_path / "mlp", rates=[0.1], seeds=1, quiet=True)
+    assert conv.data.input_shape == (8, 8, 1) and conv.data.x_train.shape[1:] == (8, 8, 1)
+    assert mlp.data.input_shape == (64,) and mlp.data.x_train.shape[1:] == (64,)

@@ -24,6 +24,7 @@ def _add_study_commands(commands):
     )
     study.add_argument("--out", default="kreg-study", help="study directory (default: ./kreg-study)")
     study.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_executor_argument(study)
     study.set_defaults(handler=_study)
 
     tune = commands.add_parser(
@@ -50,6 +51,7 @@ def _add_study_commands(commands):
     tune.add_argument("--distributed", type=int, metavar="WORKERS", help="print the commands of a chief and WORKERS workers")
     tune.add_argument("--ip", default="127.0.0.1", help="with --distributed: the chief's address")
     tune.add_argument("--port", type=int, default=8000, help="with --distributed: the chief's port")
+    _add_executor_argument(tune)
     tune.set_defaults(handler=_tune)
 
     report = commands.add_parser("report", help="report of a study directory")
@@ -57,6 +59,16 @@ def _add_study_commands(commands):
     report.add_argument("--out", default=None, help="report folder (default: the study directory)")
     report.add_argument("--metric", default="val_loss", help="val_loss (final epoch), val_accuracy, ...")
     report.set_defaults(handler=_report)
+
+
+def _add_executor_argument(parser):
+    parser.add_argument(
+        "--executor",
+        choices=("auto", "packed", "sequential"),
+        default="auto",
+        help="packed: the runs of a seed train as one model (grid, local; several times faster); "
+        "sequential: one Keras Tuner trial per run; auto (default): packed where it applies",
+    )
 
 
 def _fail(message, code):
@@ -96,11 +108,18 @@ def _write_report(rows, out, metric):
 
 
 def _study(args):
-    return _run_study({"quiet": args.quiet}, args.out)
+    return _run_study({"quiet": args.quiet, "executor": args.executor}, args.out)
 
 
 def _tune(args):
-    settings = {"model": args.model, "dataset": args.dataset, "tuner": args.tuner, "metric": args.metric, "quiet": args.quiet}
+    settings = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "tuner": args.tuner,
+        "metric": args.metric,
+        "quiet": args.quiet,
+        "executor": args.executor,
+    }
     options = {
         "rates": args.rates,
         "norms": None if args.norms is None else [None if n == "none" else n for n in args.norms],

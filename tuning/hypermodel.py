@@ -21,6 +21,7 @@ from kreg.tuning import checks
 DEFAULT_RATES = tuple(round(0.1 * i, 1) for i in range(9))  # 0.0 .. 0.8
 DEFAULT_NORMS = (None, "batch")
 DEFAULT_ORDERS = ("norm-act-drop", "act-norm-drop")
+LOSS = "sparse_categorical_crossentropy"
 
 
 def norm_value(norm):
@@ -117,14 +118,16 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             kwargs["order"] = values["order"]
         return kwargs
 
+    def build_model(self, values):
+        """The uncompiled model of a configuration (a dict of hyperparameter values)."""
+        return self.builder(input_shape=self.input_shape, num_classes=self.num_classes, **self.overrides(values))
+
+    def optimizer(self):
+        """A fresh optimizer of the study's fixed settings."""
+        return keras.optimizers.Adam(self.learning_rate)
+
     def build(self, hp):
         self.declare_hyperparameters(hp)
-        model = self.builder(
-            input_shape=self.input_shape, num_classes=self.num_classes, **self.overrides(hp.values)
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        model = self.build_model(hp.values)
+        model.compile(optimizer=self.optimizer(), loss=LOSS, metrics=["accuracy"])
         return model

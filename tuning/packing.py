@@ -20,7 +20,7 @@ Why a branch trains exactly as it would alone:
 - Batch order: a pack holds configurations of ONE seed only. Keras shuffles
   with the global random state, and both paths call
   `keras.utils.set_random_seed(seed)` right before `fit` after building
-  the metrics (see `seeded_fit`), so a pack sees the batches its configurations would
+  the metrics (see `training.seeded_fit`), so a pack sees the batches its configurations would
   see alone. Different seeds therefore never share a pack.
 
 Reuse: a study trains the same configurations for every seed. `PackTrainer`
@@ -51,6 +51,7 @@ import keras
 import numpy as np
 
 from kreg.tuning import training
+from kreg.tuning.hypermodel import LOSS
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30
 DEFAULT_MAX_PACK = 16
@@ -60,7 +61,6 @@ DEFAULT_MAX_PACK = 16
 ACTIVATION_COPIES = 8
 # Model weights + gradients + Adam's two slots.
 PARAMETER_COPIES = 4
-LOSS = "sparse_categorical_crossentropy"
 
 
 class NotPackableError(ValueError):
@@ -108,14 +108,21 @@ def branch_memory(model, batch_size, eval_batch_size=training.EVAL_BATCH_SIZE):
     """
     itemsize = np.dtype(keras.config.floatx()).itemsize
     parameters = sum(math.prod(w.shape) for w in model.weights)
-    per_example = sum(
-        math.prod(d for d in tensor.shape[1:])
-        for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer)
-        for tensor in keras.tree.flatten(layer.output)
-    )
+    per_example = sum(math.prod(tensor.shape[1:]) for tensor in _layer_outputs(model))
     activations = per_example * max(ACTIVATION_COPIES * batch_size, 2 * eval_batch_size)
     return int(itemsize * (PARAMETER_COPIES * parameters + activations))
+
+
+def _layer_outputs(model):
+    """The symbolic outputs of the model's layers (inputs aside), where defined."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError):  # a layer never called, or called twice
+            continue
+        yield from keras.tree.flatten(outputs)
 
 
 def pack_size(bytes_per_branch, configurations, memory_budget=DEFAULT_MEMORY_BUDGET, max_pack=DEFAULT_MAX_PACK):
@@ -174,22 +181,73 @@ def plan_packs(configs, size):
     return packs
 
 
+def grid_configs(hypermodel):
+    """Every configuration of a hypermodel's grid, seed after seed.
+
+    Args:
+        hypermodel: a `RegularizationHyperModel`.
+
+    Returns:
+        Configuration dicts as the ledger keys them (`norm` "none" or a
+        name, `order` None without normalization, `rate`, `seed`).
+    """
+    return [
+        {"norm": norm, "order": order, "rate": rate, "seed": seed}
+        for seed in hypermodel.seeds
+        for norm in hypermodel.norms
+        for order in ((None,) if norm == "none" else hypermodel.orders)
+        for rate in hypermodel.rates
+    ]
+
+
+def train_in_packs(trainer, configs, record, memory_budget=DEFAULT_MEMORY_BUDGET, max_pack=DEFAULT_MAX_PACK):
+    """Trains configurations pack by pack, recording each pack once it is done.
+
+    A process stopped during a pack loses that pack only: the rows of every
+    finished pack have been recorded, and the unfinished one trains again.
+
+    Args:
+        trainer: a `PackTrainer`.
+        configs: the configurations to train.
+        record: called with each `Outcome` once its pack has finished.
+        memory_budget: bytes a pack may use (see `pack_size`).
+        max_pack: the most branches of one pack.
+
+    Raises:
+        NotPackableError: the builder's models cannot be packed (raised by
+            the first pack, before anything is trained).
+    """
+    if not configs:
+        return
+    per_seed = max(sum(c["seed"] == seed for c in configs) for seed in {c["seed"] for c in configs})
+    size = pack_size(trainer.branch_memory(configs[0]), per_seed, memory_budget, max_pack)
+    for pack in plan_packs(configs, size):
+        for outcome in trainer.run(pack):
+            record(outcome)
+
+
 def layout_key(configs):
     """What a pack's compiled model depends on: its configurations less the seed."""
     return json.dumps([{k: v for k, v in sorted(c.items()) if k != "seed"} for c in configs])
 
 
-def check_branch(model, config):
-    """Raises `NotPackableError` unless `model` can be a branch of a pack."""
+def check_branch(model, config, input_shape):
+    """Builds `model` on a symbolic input and checks it can be a pack's branch.
+
+    Raises:
+        NotPackableError: not a `keras.Model`, not one output for one input,
+            or losses of its own (regularizers: they would be trained but
+            missing from the branch's reported loss).
+    """
     if not isinstance(model, keras.Model):
         raise NotPackableError(f"the builder returned {type(model).__name__}, not a keras.Model, for {config}")
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise NotPackableError(
-            f"a branch needs one input and one output, the model of {config} has "
-            f"{len(model.inputs)} inputs and {len(model.outputs)} outputs"
-        )
+    try:
+        output = model(keras.Input(input_shape))
+    except Exception as e:
+        raise NotPackableError(f"the model of {config} does not take one input of shape {input_shape}: {e}") from e
+    if keras.tree.is_nested(output):
+        raise NotPackableError(f"the model of {config} has several outputs")
     if model.losses:
-        # They would be trained correctly but missing from the branch's loss.
         raise NotPackableError(f"the model of {config} adds losses of its own (regularizers)")
 
 
@@ -229,9 +287,8 @@ class PackTrainer:
 
     def build_branch(self, config):
         """The uncompiled model of one configuration, checked packable."""
-        h = self.hypermodel
-        model = h.builder(input_shape=h.input_shape, num_classes=h.num_classes, **h.overrides(config))
-        check_branch(model, config)
+        model = self.hypermodel.build_model(config)
+        check_branch(model, config, self.hypermodel.input_shape)
         return model
 
     def branch_memory(self, config):
@@ -244,11 +301,11 @@ class PackTrainer:
         inputs = keras.Input(self.hypermodel.input_shape, name="inputs")
         outputs = {}
         for k, branch in enumerate(branches):
-            name = f"branch_{k}"
-            outputs[name] = keras.Model(branch.input, branch.output, name=name)(inputs)
+            branch.name = f"branch_{k}"  # the builder's models all share its name
+            outputs[branch.name] = branch(inputs)
         model = keras.Model(inputs, outputs, name="pack")
         model.compile(
-            optimizer=keras.optimizers.Adam(self.hypermodel.learning_rate),
+            optimizer=self.hypermodel.optimizer(),
             loss={name: LOSS for name in outputs},
             metrics={name: ["accuracy", LOSS] for name in outputs},
         )
@@ -299,7 +356,7 @@ class PackTrainer:
         names = [f"branch_{k}" for k in range(len(configs))]
         data = self.data
         start = time.perf_counter()
-        history = seeded_fit(
+        history = training.seeded_fit(
             model,
             seeds[0],
             data.x_train,
@@ -324,56 +381,11 @@ class PackTrainer:
         ]
 
     def _outcome(self, config, history, test, prefix, wall_time):
-        failure = failure_message(history, self.epochs)
+        failure = training.failure(history, self.epochs)
         if failure:
             return Outcome(config, "failed", {}, failure)
         metrics = training.measurements(history, test[f"{prefix}{LOSS}"], test[f"{prefix}accuracy"], wall_time)
         return Outcome(config, "completed", metrics)
-
-
-def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size):
-    """`model.fit` whose batch order depends on `seed` alone.
-
-    Keras shuffles each epoch with the global random state (numpy on JAX, a
-    TensorFlow op on TensorFlow). A model's first `fit` on JAX also draws one
-    hidden permutation (it peeks at a batch to build its metrics), later fits
-    do not. So: build the metrics first by evaluating one validation batch
-    (no random draw, no state change; the compiled evaluation step is the
-    one validation uses anyway), then `keras.utils.set_random_seed(seed)`, then fit.
-    Every fit of a run alone or of a pack, first or reused, then sees the same
-    batches for the same seed.
-
-    Args:
-        model: a compiled model.
-        seed: the run's seed.
-        x, y: training data (`y` may be a dict of targets).
-        validation_data: `(x_val, y_val)`.
-        epochs: number of epochs.
-        batch_size: training (and validation) batch size.
-
-    Returns:
-        The `History.history` dict.
-    """
-    first_batch = keras.tree.map_structure(lambda a: a[:batch_size], validation_data)
-    model.evaluate(*first_batch, batch_size=batch_size, verbose=0)
-    keras.utils.set_random_seed(seed)
-    history = model.fit(x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size, verbose=0)
-    return history.history
-
-
-def failure_message(history, epochs):
-    """Why a run failed ("" if it did not): a non-finite loss, or fewer epochs.
-
-    Args:
-        history: a history dict with "loss" and "val_loss".
-        epochs: the epochs the run should have.
-    """
-    for epoch, values in enumerate(zip(history["loss"], history["val_loss"]), start=1):
-        if not all(math.isfinite(v) for v in values):
-            return f"the loss became NaN or infinite in epoch {epoch}"
-    if len(history["val_loss"]) < epochs:
-        return f"the run stopped after {len(history['val_loss'])} of {epochs} epochs"
-    return ""
 
 
 def branch_history(history, prefix):

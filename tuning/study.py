@@ -15,6 +15,7 @@ from kreg.tuning import distributed
 from kreg.tuning import hypermodel as hypermodel_module
 from kreg.tuning import ledger
 from kreg.tuning import oracles
+from kreg.tuning import packing
 from kreg.tuning import recommendation
 from kreg.tuning import training
 
@@ -25,6 +26,7 @@ from kreg.tuning import training
 DEFAULT_RATES = (0.0, 0.2, 0.4)
 DEFAULT_EPOCHS = 20
 DEFAULT_BATCH_SIZE = 32
+EXECUTORS = ("auto", "packed", "sequential")
 ORACLES = {
     "grid": oracles.GridOracle,
     "random": oracles.RandomOracle,
@@ -106,7 +108,7 @@ class StudyTuner(base_tuner.BaseTuner):
             model = self.hypermodel.build(hp)
             epochs = hp.values.get("tuner/epochs", self.epochs)
             heartbeat = Heartbeat(lambda epoch: self.oracle.update_trial(trial.trial_id, {oracles.HEARTBEAT: epoch}))
-            return training.fit_and_measure(model, self.data, epochs, self.batch_size, callbacks=[heartbeat])
+            return training.fit_and_measure(model, self.data, epochs, self.batch_size, config["seed"], callbacks=[heartbeat])
         except errors.FailedTrialError:
             raise
         except Exception as e:
@@ -142,6 +144,15 @@ class Study:
     (see `kreg.tuning.distributed`): the chief serves the search and records
     the rows, workers train.
 
+    Executors: "sequential" trains one Keras Tuner trial per run. "packed"
+    trains the runs of one seed as branches of one compiled model
+    (`kreg.tuning.packing`): the same rows, several times faster. Packing
+    needs the grid tuner in a local study and a packable builder (one input,
+    one output, no regularization losses); otherwise the study says so once
+    and trains run by run. "auto" (the default) packs where it can. A study
+    stopped during a pack keeps the rows of every finished pack and trains
+    the unfinished pack again.
+
     Args:
         model: a zoo model name (default "mlp") or a builder function (see
             `RegularizationHyperModel`).
@@ -167,6 +178,10 @@ class Study:
             (workers report after every epoch) after which a worker's run is
             re-queued.
         connect_timeout: distributed worker: seconds to wait for the chief.
+        executor: "auto", "packed" or "sequential" (see above).
+        memory_budget: packed: bytes one pack may use (default 4 GiB); the
+            pack size is the most branches that fit (`packing.pack_size`).
+        max_pack: packed: the most branches of one pack.
 
     Example:
 
@@ -197,8 +212,18 @@ class Study:
         quiet=False,
         trial_timeout=600.0,
         connect_timeout=600.0,
+        executor="auto",
+        memory_budget=packing.DEFAULT_MEMORY_BUDGET,
+        max_pack=packing.DEFAULT_MAX_PACK,
     ):
         self.tuner = checks.check_tuner(tuner)
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+        self.executor = executor
+        self.max_pack = checks.check_positive_int("max_pack", max_pack)
+        if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, float)) or memory_budget <= 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+        self.memory_budget = memory_budget
         self.metric = metric
         self.column, self.direction = recommendation.check_metric(metric)
         self.epochs = checks.check_positive_int("epochs", epochs)
@@ -304,6 +329,42 @@ class Study:
         progress = oracles.Progress(self.trial_budget(), done=len(recorded), quiet=self.quiet, metric_column=self.column)
         return ORACLES[self.tuner](directory=directory, recorded=recorded, progress=progress, **kwargs)
 
+    def _not_packable_reason(self, mode):
+        """Why this study cannot train in packs (None if it can)."""
+        if mode != "local":
+            return "a distributed study hands out one run per trial"
+        if self.tuner != "grid":
+            return (
+                f"packing needs the grid tuner, this study uses {self.tuner!r} "
+                "(Hyperband changes the epochs per run, random and Bayesian search propose runs one by one)"
+            )
+        return None
+
+    def _run_packed(self):
+        """Trains every unrecorded grid point in packs.
+
+        Returns:
+            None when done, or why the rest must train run by run (a
+            configuration whose model cannot be packed).
+        """
+        recorded = ledger.results(self.directory)
+        keys = {row["key"] for row in recorded}
+        todo = [config for config in packing.grid_configs(self.hypermodel) if ledger.run_key(config) not in keys]
+        progress = oracles.Progress(self.trial_budget(), done=len(recorded), quiet=self.quiet, metric_column=self.column)
+        trainer = packing.PackTrainer(self.hypermodel, self.data, self.epochs, self.batch_size)
+
+        def record(outcome):
+            row = ledger.record_run(
+                self.directory, outcome.config, outcome.metrics, outcome.status, message=outcome.message, worker="packed"
+            )
+            progress.update(row)
+
+        try:
+            packing.train_in_packs(trainer, todo, record, self.memory_budget, self.max_pack)
+        except packing.NotPackableError as e:
+            return f"packing does not apply: {e}"
+        return None
+
     def run(self):
         """Runs (or resumes) the study.
 
@@ -312,11 +373,20 @@ class Study:
             (the chief holds the rows).
         """
         mode = distributed.role()
+        if mode != "worker":
+            self._claim_directory()
+        if self.executor != "sequential":
+            reason = self._not_packable_reason(mode)
+            if reason is None:
+                reason = self._run_packed()
+            if reason is None:
+                return ledger.results(self.directory)
+            if not self.quiet:
+                print(f"kreg: training run by run: {reason}", flush=True)
         if mode == "worker":
             distributed.set_worker_timeout(self.connect_timeout)
             oracle = self._oracle(None)
         else:
-            self._claim_directory()
             oracle = self._oracle(self.directory)
         # On the chief the tuner only declares the search space to the oracle.
         tuner = StudyTuner(

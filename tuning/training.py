@@ -44,7 +44,66 @@ def measurements(history, test_loss, test_accuracy, wall_time):
     }
 
 
-def fit_and_measure(model, data, epochs, batch_size, callbacks=()):
+def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size, callbacks=()):
+    """`model.fit` whose batch order depends on `seed` alone.
+
+    Keras shuffles each epoch with the global random state (numpy on JAX, a
+    TensorFlow op on TensorFlow). A model's first `fit` on JAX also draws one
+    hidden permutation (it peeks at a batch to build its metrics), later fits
+    do not. So: build the metrics first by evaluating one validation batch
+    (no random draw, no state change; the compiled evaluation step is the
+    one validation uses anyway), then `keras.utils.set_random_seed(seed)`,
+    then fit. Every fit, of a run alone or of a pack (`kreg.tuning.packing`),
+    first or reused, then sees the same batches for the same seed.
+
+    Args:
+        model: a compiled model.
+        seed: the run's seed.
+        x, y: training data (`y` may be a dict of targets).
+        validation_data: `(x_val, y_val)`.
+        epochs: number of epochs.
+        batch_size: training (and validation) batch size.
+        callbacks: Keras callbacks.
+
+    Returns:
+        The `History.history` dict.
+    """
+    first_batch = keras.tree.map_structure(lambda a: a[:batch_size], validation_data)
+    model.evaluate(*first_batch, batch_size=batch_size, verbose=0)
+    keras.utils.set_random_seed(seed)
+    history = model.fit(
+        x,
+        y,
+        validation_data=validation_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
+    return history.history
+
+
+def failure(history, epochs):
+    """Why a run failed, or "" if it did not.
+
+    Args:
+        history: a history dict with "loss" and "val_loss".
+        epochs: the epochs the run should have had.
+
+    Returns:
+        "the loss became NaN or infinite in epoch E" (the first such epoch,
+        from 1) or "the run stopped after E of N epochs" or "".
+    """
+    loss, val_loss = history.get("loss", []), history.get("val_loss", [])
+    for epoch in range(max(len(loss), len(val_loss))):
+        if not all(math.isfinite(v) for v in loss[epoch : epoch + 1] + val_loss[epoch : epoch + 1]):
+            return f"the loss became NaN or infinite in epoch {epoch + 1}"
+    if len(val_loss) < epochs:
+        return f"the run stopped after {len(val_loss)} of {epochs} epochs"
+    return ""
+
+
+def fit_and_measure(model, data, epochs, batch_size, seed, callbacks=()):
     """Trains a compiled model on `data` and measures it.
 
     Args:
@@ -52,6 +111,7 @@ def fit_and_measure(model, data, epochs, batch_size, callbacks=()):
         data: a `kreg.datasets.Dataset`.
         epochs: number of epochs.
         batch_size: training batch size.
+        seed: the run's seed: it fixes the batch order (see `seeded_fit`).
         callbacks: further Keras callbacks (e.g. a heartbeat).
 
     Returns:
@@ -62,17 +122,18 @@ def fit_and_measure(model, data, epochs, batch_size, callbacks=()):
             (the run is recorded as failed, the study goes on).
     """
     start = time.perf_counter()
-    history = model.fit(
+    history = seeded_fit(
+        model,
+        seed,
         data.x_train,
         data.y_train,
-        validation_data=(data.x_val, data.y_val),
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=0,
+        (data.x_val, data.y_val),
+        epochs,
+        batch_size,
         callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks],
-    ).history
-    losses = history.get("loss", []) + history.get("val_loss", [])
-    if len(history.get("val_loss", [])) < epochs or not all(math.isfinite(v) for v in losses):
-        raise errors.FailedTrialError(f"the loss became NaN or infinite in epoch {len(history.get('loss', []))}")
+    )
+    message = failure(history, epochs)
+    if message:
+        raise errors.FailedTrialError(message)
     test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH_SIZE, verbose=0)
     return measurements(history, test_loss, test_accuracy, time.perf_counter() - start)

@@ -68,6 +68,19 @@ def test_a_failing_study_exits_1(tmp_path, capsys, monkeypatch):
     assert "the study failed: RuntimeError: disk on fire" in capsys.readouterr().err
 
 
+def test_executor_choice_reaches_the_study(tmp_path, capsys, monkeypatch):
+    chosen = []
+    monkeypatch.setattr(tuning.Study, "run", lambda self: chosen.append(self.executor) or tuning.ledger.Results())
+    monkeypatch.setattr(tuning, "report", lambda *args, **kwargs: None)
+    assert cli.main(["tune", "mlp", "digits", *TINY, "--out", str(tmp_path / "s"), "--executor", "sequential"]) == 0
+    assert cli.main(["study", "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    assert chosen == ["sequential", "auto"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["tune", "mlp", "digits", "--executor", "fast"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
 def test_distributed_prints_the_commands(capsys):
     assert cli.main(["tune", "mlp", "digits", "--seeds", "2", "--distributed", "2", "--ip", "10.0.0.5", "--port", "9000"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("KERASTUNER_TUNER_ID=")]

@@ -1,8 +1,8 @@
 """Packed trials train every branch exactly as the sequential study would.
 
 The sequential reference is what `StudyTuner.run_trial` does for one run:
-`clear_session`, `set_random_seed(seed)`, `hypermodel.build(hp)`, then a
-seeded fit (`packing.seeded_fit`), a test evaluation and `training.measurements`.
+`clear_session`, `set_random_seed(seed)`, `hypermodel.build(hp)` and
+`training.fit_and_measure`.
 """
 
 import dataclasses
@@ -64,11 +64,7 @@ def train_alone(hypermodel, data, config):
     hypermodel.declare_hyperparameters(hp)
     hp.values.update({k: v for k, v in config.items() if v is not None})
     model = hypermodel.build(hp)
-    history = packing.seeded_fit(
-        model, config["seed"], data.x_train, data.y_train, (data.x_val, data.y_val), epochs=EPOCHS, batch_size=BATCH_SIZE
-    )
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=training.EVAL_BATCH_SIZE, verbose=0)
-    metrics = training.measurements(history, test_loss, test_accuracy, 0.0)
+    metrics = training.fit_and_measure(model, data, EPOCHS, BATCH_SIZE, config["seed"])
     return metrics, [keras.ops.convert_to_numpy(w) for w in model.weights]
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from kreg import models
 from kreg import tuning
+from kreg.tuning import ledger
+from kreg.tuning import packing
 
 # Tiny settings: the zoo mlp with one 8-unit block, 1 epoch on digits.
 TINY = dict(
@@ -77,8 +79,9 @@ def test_nan_run_is_recorded_as_failed_and_the_study_goes_on(tmp_path):
     assert all("NaN" in r["message"] and r["final_val_loss"] is None for r in failed)
 
 
-def test_random_tuner_runs_max_trials_distinct_points(tmp_path):
-    rows = tuning.Study(directory=str(tmp_path / "r"), tuner="random", max_trials=2, **TINY).run()
+def test_random_tuner_runs_max_trials_distinct_points(tmp_path, capsys):
+    rows = tuning.Study(directory=str(tmp_path / "r"), tuner="random", max_trials=2, **dict(TINY, quiet=False)).run()
+    assert capsys.readouterr().out.count("training run by run: packing needs the grid tuner, this study uses 'random'") == 1
     assert len(rows) == 2
     assert set(configs(rows)) <= grid_points()
     assert len(set(configs(rows))) == 2
@@ -125,6 +128,9 @@ def test_a_foreign_directory_is_refused(tmp_path):
         ({"norms": (None, "instance")}, r"norms must be taken from .*got 'instance'"),
         ({"orders": ("norm-act-act",)}, r"orders must be .*got 'norm-act-act'"),
         ({"epochs": 0}, r"epochs must be an int >= 1, got 0"),
+        ({"executor": "fast"}, r"executor must be one of \('auto', 'packed', 'sequential'\), got 'fast'"),
+        ({"max_pack": 0}, r"max_pack must be an int >= 1, got 0"),
+        ({"memory_budget": -1}, r"memory_budget must be a positive number of bytes, got -1"),
     ],
 )
 def test_bad_input_is_refused_before_touching_disk(tmp_path, override, message):
@@ -140,3 +146,69 @@ def test_image_zoo_models_get_image_data_and_vector_models_vectors(tmp_path):
     mlp = tuning.Study("mlp", "digits", tmp_path / "mlp", rates=[0.1], seeds=1, quiet=True)
     assert conv.data.input_shape == (8, 8, 1) and conv.data.x_train.shape[1:] == (8, 8, 1)
     assert mlp.data.input_shape == (64,) and mlp.data.x_train.shape[1:] == (64,)
+
+
+def test_packed_and_sequential_studies_record_the_same_rows_and_recommend_alike(tmp_path):
+    settings = dict(TINY, epochs=2, rates=(0.0, 0.6), model_kwargs={"width": 16, "depth": 1})
+    sequential = tuning.Study(directory=str(tmp_path / "seq"), executor="sequential", **settings).run()
+    packed = tuning.Study(directory=str(tmp_path / "packed"), executor="packed", **settings).run()
+    assert [r["key"] for r in packed] == [r["key"] for r in sequential]
+    assert {r["worker"] for r in packed} == {"packed"}
+    for p, s in zip(packed, sequential):
+        assert p["status"] == s["status"] == "completed"
+        # Same initial weights, batches and dropout masks: the same numbers up
+        # to float rounding (2 epochs of 9 steps, float32).
+        for name in ledger.METRIC_COLUMNS:
+            if name != "wall_time":
+                assert p[name] == pytest.approx(s[name], abs=1e-5), (name, p, s)
+    a, b = tuning.recommend(packed), tuning.recommend(sequential)
+    assert (a.best_rate_without, a.best_rate_with, a.best_order_with, a.verdict) == (
+        b.best_rate_without,
+        b.best_rate_with,
+        b.best_order_with,
+        b.verdict,
+    )
+    assert str(a) == str(b)
+
+
+def test_a_study_stopped_during_a_pack_keeps_the_finished_packs(tmp_path, monkeypatch):
+    directory = str(tmp_path / "s")
+    run = packing.PackTrainer.run
+    packs = []
+
+    def stopped_at_the_second_pack(self, configs):
+        packs.append(configs)
+        if len(packs) == 2:
+            raise KeyboardInterrupt  # the process dies while the second pack trains
+        return run(self, configs)
+
+    monkeypatch.setattr(packing.PackTrainer, "run", stopped_at_the_second_pack)
+    with pytest.raises(KeyboardInterrupt):
+        tuning.Study(directory=directory, **TINY).run()
+    # One pack per seed: seed 0's 4 runs are recorded, seed 1's are not.
+    before = {row["key"]: row for row in tuning.results(directory)}
+    assert sorted((r["seed"], r["status"]) for r in before.values()) == [(0, "completed")] * 4
+
+    rows = tuning.Study(directory=directory, **TINY).run()
+    assert configs(rows) == sorted(grid_points())
+    # Only the unfinished pack trained again; finished rows are untouched.
+    assert [sorted({c["seed"] for c in pack}) for pack in packs[2:]] == [[1]]
+    for row in rows:
+        if row["key"] in before:
+            assert row == before[row["key"]]
+
+
+def test_a_study_that_cannot_pack_says_so_once_and_runs_one_by_one(tmp_path, capsys):
+    def regularized(input_shape, num_classes, rate, seed, **overrides):
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Dropout(rate, seed=seed)(inputs)
+        dense = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer="l2")
+        return keras.Model(inputs, dense(x))
+
+    settings = dict(TINY, model=regularized, norms=(None,), seeds=1, quiet=False)
+    rows = tuning.Study(directory=str(tmp_path / "s"), **settings).run()
+    printed = capsys.readouterr().out
+    assert printed.count("training run by run") == 1
+    assert "packing does not apply: the model of" in printed and "adds losses of its own" in printed
+    assert configs(rows) == [("none", None, 0.0, 0), ("none", None, 0.5, 0)]
+    assert "packed" not in {r["worker"] for r in rows}

@@ -40,7 +40,11 @@ def start(tuner_id, port, directory, log):
     env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
     with open(log, "w") as out:
         return subprocess.Popen(
-            [sys.executable, "-c", SCRIPT.format(settings=SETTINGS), directory], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-c", SCRIPT.format(settings=SETTINGS), directory],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=os.path.dirname(log),  # not the repository root: its kreg/ would shadow the installed kreg
         )
 
 

@@ -36,7 +36,8 @@ def wait_for_rows(directory, process, count, timeout=120):
 
 def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
     directory = str(tmp_path / "study")
-    process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(settings=SETTINGS), directory])
+    # cwd: not the repository root, whose kreg/ would shadow the installed kreg.
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(settings=SETTINGS), directory], cwd=tmp_path)
     try:
         wait_for_rows(directory, process, 1)
         process.send_signal(signal.SIGKILL)

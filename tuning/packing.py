@@ -19,9 +19,9 @@ Why a branch trains exactly as it would alone:
   seed and every dropout seed from it).
 - Batch order: a pack holds configurations of ONE seed only. Keras shuffles
   with the global random state, and both paths call
-  `keras.utils.set_random_seed(seed)` right before `fit` after building
-  the metrics (see `training.seeded_fit`), so a pack sees the batches its configurations would
-  see alone. Different seeds therefore never share a pack.
+  `keras.utils.set_random_seed(seed)` right before `fit`, once the metrics
+  are built (see `training.seeded_fit`), so a pack sees the batches its
+  configurations would see alone. Different seeds never share a pack.
 
 Reuse: a study trains the same configurations for every seed. `PackTrainer`
 keeps the compiled model of a pack layout (its configurations less the seed)
@@ -297,7 +297,6 @@ class PackTrainer:
 
     def _compile(self, branches):
         """One model whose outputs are the branches, compiled on their summed loss."""
-        keras.backend.clear_session()
         inputs = keras.Input(self.hypermodel.input_shape, name="inputs")
         outputs = {}
         for k, branch in enumerate(branches):
@@ -326,14 +325,15 @@ class PackTrainer:
             variable.assign(value)
 
     def _prepare(self, configs):
-        branches = [self.build_branch(config) for config in configs]
+        """The compiled pack of `configs`, in their initial state."""
         key = layout_key(configs)
-        if key != self._layout:
-            self._model = None  # free the old pack before compiling a new one
-            self._model = self._compile(branches)
-            self._layout = key
-        else:
-            self._load_initial_state(branches)
+        if key == self._layout:
+            self._load_initial_state([self.build_branch(config) for config in configs])
+            return self._model
+        self._model = self._layout = None  # free the old pack first
+        keras.backend.clear_session()
+        self._model = self._compile([self.build_branch(config) for config in configs])
+        self._layout = key
         return self._model
 
     def run(self, configs):

@@ -50,11 +50,15 @@ def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size, callbacks
     Keras shuffles each epoch with the global random state (numpy on JAX, a
     TensorFlow op on TensorFlow). A model's first `fit` on JAX also draws one
     hidden permutation (it peeks at a batch to build its metrics), later fits
-    do not. So: build the metrics first by evaluating one validation batch
-    (no random draw, no state change; the compiled evaluation step is the
-    one validation uses anyway), then `keras.utils.set_random_seed(seed)`,
-    then fit. Every fit, of a run alone or of a pack (`kreg.tuning.packing`),
-    first or reused, then sees the same batches for the same seed.
+    do not. So: build the metrics first by evaluating the first validation
+    batch (no random draw, no state change), then
+    `keras.utils.set_random_seed(seed)`, then fit. Every fit, of a run alone
+    or of a pack (`kreg.tuning.packing`), first or reused, then sees the same
+    batches for the same seed.
+
+    Validation and the probe use batches of `EVAL_BATCH_SIZE` (the metrics
+    are averages over examples, whatever the batch): fewer steps, and one
+    compiled evaluation step for validation and test.
 
     Args:
         model: a compiled model.
@@ -62,19 +66,20 @@ def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size, callbacks
         x, y: training data (`y` may be a dict of targets).
         validation_data: `(x_val, y_val)`.
         epochs: number of epochs.
-        batch_size: training (and validation) batch size.
+        batch_size: training batch size.
         callbacks: Keras callbacks.
 
     Returns:
         The `History.history` dict.
     """
-    first_batch = keras.tree.map_structure(lambda a: a[:batch_size], validation_data)
-    model.evaluate(*first_batch, batch_size=batch_size, verbose=0)
+    first_batch = keras.tree.map_structure(lambda a: a[:EVAL_BATCH_SIZE], validation_data)
+    model.evaluate(*first_batch, batch_size=EVAL_BATCH_SIZE, verbose=0)
     keras.utils.set_random_seed(seed)
     history = model.fit(
         x,
         y,
         validation_data=validation_data,
+        validation_batch_size=EVAL_BATCH_SIZE,
         epochs=epochs,
         batch_size=batch_size,
         verbose=0,

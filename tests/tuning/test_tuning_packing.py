@@ -106,6 +106,15 @@ def test_a_pack_trains_each_branch_as_it_trains_alone(data):
         assert len({round(o.metrics["final_train_loss"], 6) for o in outcomes}) == len(outcomes)
 
 
+def test_a_pack_of_one_reports_like_a_run_alone(data):
+    # One output: Keras names its metrics without the output's name.
+    config = dict(norm="batch", order="norm-act-drop", rate=0.3, seed=0)
+    trainer = packing.PackTrainer(make_hypermodel(data), data, EPOCHS, BATCH_SIZE)
+    (outcome,) = trainer.run([config])
+    weights = [keras.ops.convert_to_numpy(w) for w in trainer.model.get_layer("branch_0").weights]
+    assert_same_run(outcome.metrics, weights, *train_alone(trainer.hypermodel, data, config))
+
+
 def nan_builder(input_shape, num_classes, rate, seed, norm=None, order=None):
     """A small seeded model; rate 0.5 gets a NaN output kernel (NaN loss at once)."""
     head = keras.initializers.Constant(math.nan) if rate == 0.5 else keras.initializers.GlorotUniform(seed + 1)

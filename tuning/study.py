@@ -151,7 +151,8 @@ class Study:
     one output, no regularization losses); otherwise the study says so once
     and trains run by run. "auto" (the default) packs where it can. A study
     stopped during a pack keeps the rows of every finished pack and trains
-    the unfinished pack again.
+    the unfinished pack again. The executor does not identify a study: one
+    started with an executor may be resumed with another.
 
     Args:
         model: a zoo model name (default "mlp") or a builder function (see

@@ -5,29 +5,17 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
+from study_process import TINY_STUDY
+from study_process import start_study
+
 from kreg import tuning
 from kreg.tuning import distributed
 
-SETTINGS = dict(
-    model="mlp",
-    dataset="digits",
-    rates=(0.0, 0.5),
-    norms=(None, "batch"),
-    orders=("norm-act-drop",),
-    seeds=2,
-    epochs=1,
-    batch_size=128,
-    model_kwargs={"width": 8, "depth": 1},
-    quiet=True,
-    trial_timeout=10.0,
-    connect_timeout=120.0,
-)
-SCRIPT = "import sys; from kreg import tuning; tuning.Study(directory=sys.argv[1], **{settings!r}).run()"
+SETTINGS = dict(TINY_STUDY, trial_timeout=10.0, connect_timeout=120.0)
 
 
 def free_port():
@@ -39,13 +27,7 @@ def free_port():
 def start(tuner_id, port, directory, log):
     env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
     with open(log, "w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-c", SCRIPT.format(settings=SETTINGS), directory],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=os.path.dirname(log),  # not the repository root: its kreg/ would shadow the installed kreg
-        )
+        return start_study(directory, SETTINGS, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def rows_by(directory, worker):

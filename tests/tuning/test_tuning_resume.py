@@ -2,26 +2,12 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
+from study_process import TINY_STUDY
+from study_process import start_study
+
 from kreg import tuning
-
-SETTINGS = dict(
-    model="mlp",
-    dataset="digits",
-    rates=(0.0, 0.5),
-    norms=(None, "batch"),
-    orders=("norm-act-drop",),
-    seeds=2,
-    epochs=1,
-    batch_size=128,
-    model_kwargs={"width": 8, "depth": 1},
-    quiet=True,
-)
-SCRIPT = "import sys; from kreg import tuning; tuning.Study(directory=sys.argv[1], **{settings!r}).run()"
-
 
 def wait_for_rows(directory, process, count, timeout=120):
     runs = os.path.join(directory, "runs")
@@ -33,11 +19,9 @@ def wait_for_rows(directory, process, count, timeout=120):
         time.sleep(0.05)
     raise AssertionError(f"no {count} rows after {timeout}s")
 
-
 def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
     directory = str(tmp_path / "study")
-    # cwd: not the repository root, whose kreg/ would shadow the installed kreg.
-    process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(settings=SETTINGS), directory], cwd=tmp_path)
+    process = start_study(directory, TINY_STUDY)
     try:
         wait_for_rows(directory, process, 1)
         process.send_signal(signal.SIGKILL)
@@ -48,7 +32,7 @@ def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
     # 2 rates x 2 seeds, without BN and with BN (one order): 8 runs in all.
     assert 1 <= len(before) < 8
 
-    rows = tuning.Study(directory=directory, **SETTINGS).run()
+    rows = tuning.Study(directory=directory, **TINY_STUDY).run()
 
     points = [(r["norm"], r["order"], r["rate"], r["seed"]) for r in rows]
     assert len(points) == len(set(points)) == 8

@@ -3,25 +3,12 @@ import os
 
 import keras
 import pytest
+from study_process import TINY_STUDY
 
 from kreg import models
 from kreg import tuning
 from kreg.tuning import ledger
 from kreg.tuning import packing
-
-# Tiny settings: the zoo mlp with one 8-unit block, 1 epoch on digits.
-TINY = dict(
-    model="mlp",
-    dataset="digits",
-    rates=(0.0, 0.5),
-    norms=(None, "batch"),
-    orders=("norm-act-drop",),
-    seeds=2,
-    epochs=1,
-    batch_size=128,
-    model_kwargs={"width": 8, "depth": 1},
-    quiet=True,
-)
 
 
 def grid_points(rates=(0.0, 0.5), seeds=(0, 1), orders=("norm-act-drop",)):
@@ -37,7 +24,7 @@ def configs(rows):
 
 def test_grid_runs_every_point_once_and_resumes_without_training(tmp_path):
     directory = str(tmp_path / "study")
-    rows = tuning.Study(directory=directory, **TINY).run()
+    rows = tuning.Study(directory=directory, **TINY_STUDY).run()
     # 2 rates x 2 seeds without BN + 1 order x 2 rates x 2 seeds with BN.
     assert configs(rows) == sorted(grid_points())
     for row in rows:
@@ -48,7 +35,7 @@ def test_grid_runs_every_point_once_and_resumes_without_training(tmp_path):
         assert row["gap"] == pytest.approx(row["final_train_accuracy"] - row["final_val_accuracy"])
         assert row["test_loss"] > 0 and row["wall_time"] > 0
     # Running again trains nothing: every row stays exactly as it was.
-    again = tuning.Study(directory=directory, **TINY).run()
+    again = tuning.Study(directory=directory, **TINY_STUDY).run()
     assert list(again) == list(rows)
 
 
@@ -72,7 +59,7 @@ def test_nan_run_is_recorded_as_failed_and_the_study_goes_on(tmp_path):
             return keras.Sequential([model, keras.layers.Rescaling(float("nan"))])
         return model
 
-    rows = tuning.Study(directory=str(tmp_path / "s"), **dict(TINY, model=builder, norms=(None,), seeds=1)).run()
+    rows = tuning.Study(directory=str(tmp_path / "s"), **dict(TINY_STUDY, model=builder, norms=(None,), seeds=1)).run()
     status = {(r["rate"], r["seed"]): r["status"] for r in rows}
     assert status == {(0.0, 0): "completed", (0.5, 0): "failed"}
     failed = [r for r in rows if r["status"] == "failed"]
@@ -80,7 +67,7 @@ def test_nan_run_is_recorded_as_failed_and_the_study_goes_on(tmp_path):
 
 
 def test_random_tuner_runs_max_trials_distinct_points(tmp_path, capsys):
-    rows = tuning.Study(directory=str(tmp_path / "r"), tuner="random", max_trials=2, **dict(TINY, quiet=False)).run()
+    rows = tuning.Study(directory=str(tmp_path / "r"), tuner="random", max_trials=2, **dict(TINY_STUDY, quiet=False)).run()
     assert capsys.readouterr().out.count("training run by run: packing needs the grid tuner, this study uses 'random'") == 1
     assert len(rows) == 2
     assert set(configs(rows)) <= grid_points()
@@ -89,7 +76,7 @@ def test_random_tuner_runs_max_trials_distinct_points(tmp_path, capsys):
 
 def test_a_different_study_is_refused_and_nothing_is_lost(tmp_path):
     directory = str(tmp_path / "s")
-    settings = dict(TINY, norms=(None,), rates=(0.0,))
+    settings = dict(TINY_STUDY, norms=(None,), rates=(0.0,))
     rows = tuning.Study(directory=directory, **settings).run()
     with pytest.raises(ValueError, match=r"holds a different study \(rates: \[0\.0\] there, \[0\.0, 0\.5\] here"):
         tuning.Study(directory=directory, **dict(settings, rates=(0.0, 0.5))).run()
@@ -103,7 +90,7 @@ def test_a_crashing_builder_stops_the_study_with_its_error(tmp_path):
         raise RuntimeError("broken builder")
 
     with pytest.raises(Exception, match="broken builder"):
-        tuning.Study(directory=str(tmp_path / "s"), **dict(TINY, model=builder)).run()
+        tuning.Study(directory=str(tmp_path / "s"), **dict(TINY_STUDY, model=builder)).run()
     # A bug is not a result: nothing is recorded, so a fixed builder reruns it.
     assert list(tuning.results(str(tmp_path / "s"))) == []
 
@@ -111,7 +98,7 @@ def test_a_crashing_builder_stops_the_study_with_its_error(tmp_path):
 def test_a_foreign_directory_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match=r"is not empty and holds no kreg study"):
-        tuning.Study(directory=str(tmp_path), **TINY).run()
+        tuning.Study(directory=str(tmp_path), **TINY_STUDY).run()
     assert os.listdir(tmp_path) == ["notes.txt"]
 
 
@@ -136,7 +123,7 @@ def test_a_foreign_directory_is_refused(tmp_path):
 def test_bad_input_is_refused_before_touching_disk(tmp_path, override, message):
     directory = tmp_path / "never"
     with pytest.raises(ValueError, match=message):
-        tuning.Study(directory=str(directory), **dict(TINY, **override))
+        tuning.Study(directory=str(directory), **dict(TINY_STUDY, **override))
     assert not directory.exists()
 
 
@@ -149,7 +136,7 @@ def test_image_zoo_models_get_image_data_and_vector_models_vectors(tmp_path):
 
 
 def test_packed_and_sequential_studies_record_the_same_rows_and_recommend_alike(tmp_path):
-    settings = dict(TINY, epochs=2, rates=(0.0, 0.6), model_kwargs={"width": 16, "depth": 1})
+    settings = dict(TINY_STUDY, epochs=2, rates=(0.0, 0.6), model_kwargs={"width": 16, "depth": 1})
     sequential = tuning.Study(directory=str(tmp_path / "seq"), executor="sequential", **settings).run()
     packed = tuning.Study(directory=str(tmp_path / "packed"), executor="packed", **settings).run()
     assert [r["key"] for r in packed] == [r["key"] for r in sequential]
@@ -184,12 +171,12 @@ def test_a_study_stopped_during_a_pack_keeps_the_finished_packs(tmp_path, monkey
 
     monkeypatch.setattr(packing.PackTrainer, "run", stopped_at_the_second_pack)
     with pytest.raises(KeyboardInterrupt):
-        tuning.Study(directory=directory, **TINY).run()
+        tuning.Study(directory=directory, **TINY_STUDY).run()
     # One pack per seed: seed 0's 4 runs are recorded, seed 1's are not.
     before = {row["key"]: row for row in tuning.results(directory)}
     assert sorted((r["seed"], r["status"]) for r in before.values()) == [(0, "completed")] * 4
 
-    rows = tuning.Study(directory=directory, **TINY).run()
+    rows = tuning.Study(directory=directory, **TINY_STUDY).run()
     assert configs(rows) == sorted(grid_points())
     # Only the unfinished pack trained again; finished rows are untouched.
     assert [sorted({c["seed"] for c in pack}) for pack in packs[2:]] == [[1]]
@@ -205,7 +192,7 @@ def test_a_study_that_cannot_pack_says_so_once_and_runs_one_by_one(tmp_path, cap
         dense = keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer="l2")
         return keras.Model(inputs, dense(x))
 
-    settings = dict(TINY, model=regularized, norms=(None,), seeds=1, quiet=False)
+    settings = dict(TINY_STUDY, model=regularized, norms=(None,), seeds=1, quiet=False)
     rows = tuning.Study(directory=str(tmp_path / "s"), **settings).run()
     printed = capsys.readouterr().out
     assert printed.count("training run by run") == 1

@@ -1,6 +1,7 @@
 """Hand-stacked Keras references for NormDropout and the blocks built on it."""
 
 import keras
+import numpy as np
 
 GROUPS = 4  # groups of the group-norm reference; the tests use 8 features
 
@@ -24,3 +25,23 @@ def reference_norm(norm):
 def random_weights(layer, rng):
     """Values in [0.5, 2) for every weight: gamma, beta, moving mean and variance."""
     return [rng.uniform(0.5, 2.0, tuple(w.shape)).astype("float32") for w in layer.weights]
+
+
+def assert_block_equals_reference(block, linear, parts, x, order, rng, atol):
+    """Checks a DenseBlock/Conv2DBlock against its hand-stacked reference.
+
+    Gives the block's linear layer and `linear` the same random weights, the
+    block's norm and `parts["norm"]` the same random statistics, then compares
+    `block(x)` with `parts` applied in `order` to `linear(x)`, in training and
+    inference mode.
+    """
+    linear.build(x.shape)
+    linear_weights = [rng.normal(0.0, 0.5, tuple(w.shape)).astype("float32") for w in linear.weights]
+    parts["norm"].build(linear.compute_output_shape(x.shape))
+    norm_weights = random_weights(parts["norm"], rng)
+    for target, weights in ((linear, linear_weights), (block.linear(), linear_weights),
+                            (parts["norm"], norm_weights), (block.block.norm_layer, norm_weights)):
+        target.set_weights(weights)
+    for training in (True, False):
+        expected = apply_in_order(linear(x), order.split("-"), parts, training)
+        np.testing.assert_allclose(block(x, training=training), expected, rtol=1e-5, atol=atol)

@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import pytest
 from layer_contract import LayerContract
-from block_reference import apply_in_order
-from block_reference import random_weights
+from block_reference import assert_block_equals_reference
 
 from kreg.layers import Conv2DBlock
 from kreg.layers import NormDropout
@@ -52,8 +51,6 @@ def test_equals_conv2d_then_hand_stacked_layers(order, norm, dropout):
     assert type(layer.conv) is keras.layers.Conv2D and type(layer.block) is NormDropout
     assert layer.conv.activation is keras.activations.linear and layer.conv.groups == 1
     conv = keras.layers.Conv2D(4, 3, strides=2, padding="same", use_bias=layer.conv.use_bias)
-    conv.build(x.shape)
-    conv_weights = [rng.normal(0.0, 0.5, tuple(w.shape)).astype("float32") for w in conv.weights]
     parts = {
         "norm": (keras.layers.BatchNormalization() if norm == "batch"
                  else keras.layers.GroupNormalization(groups=2)),
@@ -61,14 +58,7 @@ def test_equals_conv2d_then_hand_stacked_layers(order, norm, dropout):
         "drop": (keras.layers.Dropout(0.3, seed=5) if dropout == "standard"
                  else keras.layers.SpatialDropout2D(0.3, seed=5)),
     }
-    parts["norm"].build((4, 5, 5, 4))
-    norm_weights = random_weights(parts["norm"], rng)
-    for target, weights in ((conv, conv_weights), (layer.conv, conv_weights),
-                            (parts["norm"], norm_weights), (layer.block.norm_layer, norm_weights)):
-        target.set_weights(weights)
-    for training in (True, False):
-        expected = apply_in_order(conv(x), order.split("-"), parts, training)
-        np.testing.assert_allclose(layer(x, training=training), expected, rtol=1e-5, atol=1e-5)
+    assert_block_equals_reference(layer, conv, parts, x, order, rng, atol=1e-5)
 
 
 def test_output_shape_follows_strides_and_padding():

@@ -4,8 +4,7 @@ import keras
 import numpy as np
 import pytest
 from layer_contract import LayerContract
-from block_reference import apply_in_order
-from block_reference import random_weights
+from block_reference import assert_block_equals_reference
 from block_reference import reference_norm
 
 from kreg.layers import DenseBlock
@@ -53,21 +52,12 @@ def test_equals_dense_then_hand_stacked_layers(order, norm):
     assert type(layer.dense) is keras.layers.Dense and type(layer.block) is NormDropout
     assert layer.dense.activation is keras.activations.linear
     dense = keras.layers.Dense(8, use_bias=layer.dense.use_bias)
-    dense.build(x.shape)
-    linear_weights = [rng.normal(0.0, 0.5, tuple(w.shape)).astype("float32") for w in dense.weights]
     parts = {
         "norm": reference_norm(norm),
         "act": keras.layers.Activation("sigmoid"),
         "drop": keras.layers.Dropout(0.3, seed=5),
     }
-    parts["norm"].build((16, 8))
-    norm_weights = random_weights(parts["norm"], rng)
-    for target, weights in ((dense, linear_weights), (layer.dense, linear_weights),
-                            (parts["norm"], norm_weights), (layer.block.norm_layer, norm_weights)):
-        target.set_weights(weights)
-    for training in (True, False):
-        expected = apply_in_order(dense(x), order.split("-"), parts, training)
-        np.testing.assert_allclose(layer(x, training=training), expected, rtol=1e-5, atol=1e-6)
+    assert_block_equals_reference(layer, dense, parts, x, order, rng, atol=1e-6)
 
 
 def test_dense_kwargs_reach_the_dense_layer_and_the_config():

@@ -317,6 +317,10 @@ class Study:
                 "use another directory, or the same settings to resume it"
             )
 
+    def _progress(self, recorded):
+        """The progress line of either executor, counting the recorded runs as done."""
+        return oracles.Progress(self.trial_budget(), done=len(recorded), quiet=self.quiet, metric_column=self.column)
+
     def _oracle(self, directory):
         objective = keras_tuner.Objective(self.column, self.direction)
         common = dict(objective=objective, seed=1, max_consecutive_failed_trials=10**9)
@@ -327,7 +331,7 @@ class Study:
         else:
             kwargs = dict(common, max_trials=self.trial_budget())
         recorded = ledger.results(directory) if directory else []
-        progress = oracles.Progress(self.trial_budget(), done=len(recorded), quiet=self.quiet, metric_column=self.column)
+        progress = self._progress(recorded)
         return ORACLES[self.tuner](directory=directory, recorded=recorded, progress=progress, **kwargs)
 
     def _not_packable_reason(self, mode):
@@ -351,7 +355,7 @@ class Study:
         recorded = ledger.results(self.directory)
         keys = {row["key"] for row in recorded}
         todo = [config for config in packing.grid_configs(self.hypermodel) if ledger.run_key(config) not in keys]
-        progress = oracles.Progress(self.trial_budget(), done=len(recorded), quiet=self.quiet, metric_column=self.column)
+        progress = self._progress(recorded)
         trainer = packing.PackTrainer(self.hypermodel, self.data, self.epochs, self.batch_size)
 
         def record(outcome):

@@ -1,63 +1,53 @@
-"""Packed trials: several configurations of one seed trained as one model.
+"""Packed trials: many runs of a study trained as one model.
 
 On a small CPU a study is dominated by what every run pays once: building,
-tracing and compiling the train step, and per-batch Python overhead. A pack
-removes most of it: K configurations become K independent branches of ONE
-Keras model on the same input batches, trained by one `fit` on the sum of
-their losses.
+tracing and compiling the train step, and per-batch Python and per-op
+overhead. A pack removes most of it: K runs (configurations and seeds) become
+K branches of ONE Keras model (`kreg.tuning.stacking`), trained by one `fit`
+on the sum of their losses. Branches of one architecture are stacked layer by
+layer, so one batched op does the work of K.
 
-Why a branch trains exactly as it would alone:
+Why a branch trains exactly as its run alone:
 
-- No parameter is shared, so the gradient of the summed loss with respect to
-  a branch's parameters is the gradient of that branch's own loss, and Adam
+- Nothing is shared, so the gradient of the summed loss with respect to a
+  branch's parameters is the gradient of that branch's own loss, and Adam
   (like SGD) updates every parameter from its own gradient and its own slots.
   A branch whose loss becomes NaN only poisons its own parameters: the others
-  train on (the summed loss is NaN then, so nothing may stop on it: no
-  `TerminateOnNaN` in a pack; the failed branch is told apart afterwards).
+  train on (the summed loss is NaN then, so nothing may stop on it; the
+  failed branch is told apart afterwards).
 - Initial weights and dropout masks: each branch is built by the study's own
   builder with its configuration's `seed` (the zoo derives every initializer
-  seed and every dropout seed from it).
-- Batch order: a pack holds configurations of ONE seed only. Keras shuffles
-  with the global random state, and both paths call
-  `keras.utils.set_random_seed(seed)` right before `fit`, once the metrics
-  are built (see `training.seeded_fit`), so a pack sees the batches its
-  configurations would see alone. Different seeds never share a pack.
-
-Reuse: a study trains the same configurations for every seed. `PackTrainer`
-keeps the compiled model of a pack layout (its configurations less the seed)
-and, for the next seed, loads that seed's freshly built initial state into it
-(weights, batch norm statistics, dropout seed states) and resets the
-optimizer to its initial state: no new trace or compilation.
+  seed and every dropout seed from it), and its dropout layers run as its
+  own (`stacking.PerBranch`).
+- Batch order: the input of a pack holds one batch per seed, each seed's
+  examples in `training.epoch_order(seed, epoch)`, the order of a run alone
+  (`training.seeded_fit`). So runs of different seeds share a pack.
 
 Reported per branch, through `training.measurements` like a run alone:
 final and best-epoch validation loss and accuracy, final training loss and
-accuracy, test loss and accuracy. Losses come from a per-branch
-`sparse_categorical_crossentropy` metric: it averages over examples, like the
-`loss` of a run alone (Keras' per-output loss trackers average over batches
-on TensorFlow, which differs when the last batch is partial). Wall time of a
-branch: the pack's fit + evaluation time divided by the pack size.
+accuracy, test loss and accuracy, all averages over examples (`BranchMean`).
+Wall time of a branch: the pack's fit + evaluation time divided by K.
 
 Pack size: the largest K whose estimated memory fits a budget (default
-`DEFAULT_MEMORY_BUDGET`, 4 GiB), capped at `DEFAULT_MAX_PACK` = 16: the
-one-time trace and compilation of a pack grows about linearly with K (on 2
-CPU cores, a digits mlp: ~5 s for K=1, ~15 s for K=9), an interrupted pack
-loses all its runs, and the default grid has 9 configurations per seed
-anyway; see `pack_size`.
+`DEFAULT_MEMORY_BUDGET`, 4 GiB), capped at `DEFAULT_MAX_PACK` = 64: the
+trace and compilation of a pack grow with K (the per-branch dropout layers;
+on 2 CPU cores the 45 runs of the default study compile in about 5 s), and an
+interrupted pack loses all its runs; see `pack_size`.
 """
 
 import dataclasses
-import json
 import math
 import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from kreg.tuning import stacking
 from kreg.tuning import training
-from kreg.tuning.hypermodel import LOSS
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30
-DEFAULT_MAX_PACK = 16
+DEFAULT_MAX_PACK = 64
 # Activation copies kept per layer output and training example: a block
 # holds its linear output, normalized and activated values and a dropout
 # mask; backpropagation holds one gradient of each.
@@ -155,14 +145,12 @@ def pack_size(bytes_per_branch, configurations, memory_budget=DEFAULT_MEMORY_BUD
 
 
 def plan_packs(configs, size):
-    """Splits configurations into packs of one seed each, at most `size` long.
+    """Cuts configurations into packs of at most `size`, in their order.
 
-    The configurations of a seed are cut into packs of near-equal length in
-    their given order, so every seed of a grid gets the same pack layouts
-    (which `PackTrainer` compiles once).
+    The packs have near-equal lengths (45 runs with `size` 16: 15, 15, 15).
 
     Args:
-        configs: configuration dicts with a "seed".
+        configs: configuration dicts.
         size: the most configurations of one pack.
 
     Returns:
@@ -170,18 +158,12 @@ def plan_packs(configs, size):
 
     Example:
 
-    >>> plan_packs([{"rate": r, "seed": s} for s in (0, 1) for r in (0.1, 0.2, 0.3)], 2)
-    ... # [[r0.1 s0, r0.2 s0], [r0.3 s0], [r0.1 s1, r0.2 s1], [r0.3 s1]]
+    >>> plan_packs(list(range(7)), 3)
+    [[0, 1], [2, 3, 4], [5, 6]]
     """
-    by_seed = {}
-    for config in configs:
-        by_seed.setdefault(config["seed"], []).append(config)
-    packs = []
-    for group in by_seed.values():
-        count = math.ceil(len(group) / size)
-        bounds = [round(i * len(group) / count) for i in range(count + 1)]
-        packs.extend(group[a:b] for a, b in zip(bounds, bounds[1:]))
-    return packs
+    count = math.ceil(len(configs) / size)
+    bounds = [round(i * len(configs) / count) for i in range(count + 1)]
+    return [configs[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 def grid_configs(hypermodel):
@@ -222,16 +204,10 @@ def train_in_packs(trainer, configs, record, memory_budget=DEFAULT_MEMORY_BUDGET
     """
     if not configs:
         return
-    per_seed = max(sum(c["seed"] == seed for c in configs) for seed in {c["seed"] for c in configs})
-    size = pack_size(trainer.branch_memory(configs[0]), per_seed, memory_budget, max_pack)
+    size = pack_size(trainer.branch_memory(configs[0]), len(configs), memory_budget, max_pack)
     for pack in plan_packs(configs, size):
         for outcome in trainer.run(pack):
             record(outcome)
-
-
-def layout_key(configs):
-    """What a pack's compiled model depends on: its configurations less the seed."""
-    return json.dumps([{k: v for k, v in sorted(c.items()) if k != "seed"} for c in configs])
 
 
 def check_branch(model, config, input_shape):
@@ -254,8 +230,43 @@ def check_branch(model, config, input_shape):
         raise NotPackableError(f"the model of {config} adds losses of its own (regularizers)")
 
 
+def summed_loss(y_true, y_pred):
+    """Per example, the sum over branches of the cross-entropy.
+
+    `y_true` is `(B, K)`, `y_pred` is `(B, K, classes)`. Keras averages it
+    over the batch: the sum over branches of each branch's mean loss, the
+    loss each branch would minimize alone.
+    """
+    return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y_true, y_pred), axis=1)
+
+
+class BranchMean(keras.metrics.Metric):
+    """A per-branch average over examples: a vector of K values.
+
+    Args:
+        fn: `fn(y_true, y_pred)` giving per example and branch values `(B, K)`
+            (e.g. `keras.losses.sparse_categorical_crossentropy`).
+        branches: K.
+        name: the metric's name.
+    """
+
+    def __init__(self, fn, branches, name):
+        super().__init__(name=name)
+        self.fn = fn
+        self.total = self.add_variable((branches,), initializer="zeros", name="total")
+        self.count = self.add_variable((), initializer="zeros", name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values = keras.ops.cast(self.fn(y_true, y_pred), self.dtype)
+        self.total.assign_add(keras.ops.sum(values, axis=0))
+        self.count.assign_add(keras.ops.cast(keras.ops.shape(values)[0], self.dtype))
+
+    def result(self):
+        return keras.ops.divide_no_nan(self.total, self.count)
+
+
 class PackTrainer:
-    """Trains packs of configurations of one seed; one compiled model per layout.
+    """Trains packs of configurations, any seeds, each pack as one model.
 
     Args:
         hypermodel: a `RegularizationHyperModel` (its builder, fixed
@@ -268,7 +279,7 @@ class PackTrainer:
 
     ```python
     trainer = PackTrainer(hypermodel, data, epochs=20, batch_size=32)
-    configs = [dict(norm="none", order=None, rate=r, seed=0) for r in (0.0, 0.2)]
+    configs = [dict(norm="none", order=None, rate=r, seed=s) for r in (0.0, 0.2) for s in (0, 1)]
     for outcome in trainer.run(configs):
         print(outcome.config, outcome.status, outcome.metrics.get("final_val_loss"))
     ```
@@ -279,14 +290,7 @@ class PackTrainer:
         self.data = data
         self.epochs = epochs
         self.batch_size = batch_size
-        self._layout = None
-        self._model = None
-        self._optimizer_state = None
-
-    @property
-    def model(self):
-        """The compiled pack model of the last `run` (branches "branch_0", ...)."""
-        return self._model
+        self.pack = None
 
     def build_branch(self, config):
         """The uncompiled model of one configuration, checked packable."""
@@ -298,105 +302,72 @@ class PackTrainer:
         """`branch_memory` of the model of `config`."""
         return branch_memory(self.build_branch(config), self.batch_size)
 
-    def _compile(self, branches):
-        """One model whose outputs are the branches, compiled on their summed loss."""
-        inputs = keras.Input(self.hypermodel.input_shape, name="inputs")
-        outputs = {}
-        for k, branch in enumerate(branches):
-            branch.name = f"branch_{k}"  # the builder's models all share its name
-            outputs[branch.name] = branch(inputs)
-        model = keras.Model(inputs, outputs, name="pack")
-        model.compile(
-            optimizer=self.hypermodel.optimizer(),
-            loss={name: LOSS for name in outputs},
-            metrics={name: ["accuracy", LOSS] for name in outputs},
-        )
-        model.optimizer.build(model.trainable_variables)
-        self._optimizer_state = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
-        return model
-
-    def _load_initial_state(self, branches):
-        """Puts freshly built branches' state into the compiled pack."""
-        for k, fresh in enumerate(branches):
-            target = self._model.get_layer(f"branch_{k}").variables
-            source = fresh.variables
-            if [tuple(v.shape) for v in target] != [tuple(v.shape) for v in source]:
-                raise NotPackableError(f"the builder gave branch {k} different variables for another seed")
-            for variable, value in zip(target, source):
-                variable.assign(value)
-        for variable, value in zip(self._model.optimizer.variables, self._optimizer_state):
-            variable.assign(value)
-
-    def _prepare(self, configs):
-        """The compiled pack of `configs`, in their initial state."""
-        key = layout_key(configs)
-        if key == self._layout:
-            self._load_initial_state([self.build_branch(config) for config in configs])
-            return self._model
-        self._model = self._layout = None  # free the old pack first
+    def _compile(self, configs, seeds):
+        """The compiled `stacking.Pack` of `configs`, in their initial state."""
+        self.pack = None  # free the last pack first
         keras.backend.clear_session()
-        self._model = self._compile([self.build_branch(config) for config in configs])
-        self._layout = key
-        return self._model
+        columns = [seeds.index(config["seed"]) for config in configs]
+        pack = stacking.pack_model([self.build_branch(config) for config in configs], columns, len(seeds))
+        k = len(configs)
+        pack.model.compile(
+            optimizer=self.hypermodel.optimizer(),
+            loss=summed_loss,
+            metrics=[
+                BranchMean(keras.losses.sparse_categorical_crossentropy, k, name="branch_loss"),
+                BranchMean(keras.metrics.sparse_categorical_accuracy, k, name="branch_accuracy"),
+            ],
+        )
+        return pack
 
     def run(self, configs):
-        """Trains the configurations (all of one seed) as one pack.
+        """Trains the configurations as one pack.
 
         Args:
-            configs: configuration dicts (norm, order, rate, seed), one seed.
+            configs: configuration dicts (norm, order, rate, seed).
 
         Returns:
             A list of `Outcome`, in the order of `configs`.
 
         Raises:
             NotPackableError: the builder's models cannot be packed.
-            ValueError: the configurations hold several seeds.
         """
-        seeds = sorted({c["seed"] for c in configs})
-        if len(seeds) != 1:
-            raise ValueError(f"configs must share one seed (it fixes the batch order), got seeds {seeds}")
-        model = self._prepare(configs)
-        names = [f"branch_{k}" for k in range(len(configs))]
-        data = self.data
+        seeds = list(dict.fromkeys(config["seed"] for config in configs))
+        self.pack = self._compile(configs, seeds)
+        columns = [seeds.index(config["seed"]) for config in configs]
+        data, k = self.data, len(configs)
         start = time.perf_counter()
-        history = training.seeded_fit(
-            model,
-            seeds[0],
-            data.x_train,
-            {name: data.y_train for name in names},
-            validation_data=(data.x_val, {name: data.y_val for name in names}),
+        batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs)
+        history = self.pack.model.fit(
+            batches.map(lambda x, y: (x, tf.gather(y, columns, axis=1))),
+            steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
+            validation_data=evaluation_batches(data.x_val, data.y_val, len(seeds), k),
             epochs=self.epochs,
-            batch_size=self.batch_size,
-        )
-        test = model.evaluate(
-            data.x_test,
-            {name: data.y_test for name in names},
-            batch_size=training.EVAL_BATCH_SIZE,
             verbose=0,
-            return_dict=True,
-        )
-        wall_time = (time.perf_counter() - start) / len(configs)
-        # Keras names the metrics of a single output without its name.
-        prefixes = [f"{name}_" for name in names] if len(names) > 1 else [""]
-        return [
-            self._outcome(config, branch_history(history, prefix), test, prefix, wall_time)
-            for config, prefix in zip(configs, prefixes)
-        ]
+        ).history
+        test = self.pack.model.evaluate(evaluation_batches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
+        wall_time = (time.perf_counter() - start) / k
+        return [self._outcome(config, branch_history(history, b), test, b, wall_time) for b, config in enumerate(configs)]
 
-    def _outcome(self, config, history, test, prefix, wall_time):
+    def _outcome(self, config, history, test, branch, wall_time):
         failure = training.failure(history, self.epochs)
         if failure:
             return Outcome(config, "failed", {}, failure)
-        metrics = training.measurements(history, test[f"{prefix}{LOSS}"], test[f"{prefix}accuracy"], wall_time)
-        return Outcome(config, "completed", metrics)
+        test_loss, test_accuracy = test["branch_loss"][branch], test["branch_accuracy"][branch]
+        return Outcome(config, "completed", training.measurements(history, test_loss, test_accuracy, wall_time))
 
 
-def branch_history(history, prefix):
-    """One branch's history (metrics named `prefix + name`) in the keys of a
-    run alone: loss, accuracy, val_loss, val_accuracy."""
-    return {
-        "loss": history[f"{prefix}{LOSS}"],
-        "accuracy": history[f"{prefix}accuracy"],
-        "val_loss": history[f"val_{prefix}{LOSS}"],
-        "val_accuracy": history[f"val_{prefix}accuracy"],
-    }
+def evaluation_batches(x, y, seeds, branches):
+    """Evaluation data for a pack: every example for every seed and branch.
+
+    Batches of `training.EVAL_BATCH_SIZE`: `x` repeated over the `seeds`
+    columns of the pack's input, `y` over its `branches`.
+    """
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(training.EVAL_BATCH_SIZE)
+    return batches.map(lambda x, y: (tf.repeat(x[:, None], seeds, axis=1), tf.repeat(y[:, None], branches, axis=1)))
+
+
+def branch_history(history, branch):
+    """One branch's history in the keys of a run alone: loss, accuracy,
+    val_loss, val_accuracy (lists of floats, one per epoch)."""
+    keys = {"loss": "branch_loss", "accuracy": "branch_accuracy", "val_loss": "val_branch_loss", "val_accuracy": "val_branch_accuracy"}
+    return {key: [float(epoch[branch]) for epoch in history[name]] for key, name in keys.items()}

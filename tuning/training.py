@@ -4,6 +4,7 @@ import math
 import time
 
 import keras
+import tensorflow as tf
 from keras_tuner import errors
 
 EVAL_BATCH_SIZE = 1024
@@ -44,26 +45,65 @@ def measurements(history, test_loss, test_accuracy, wall_time):
     }
 
 
+def epoch_order(seed, epoch, size):
+    """The order in which a run with `seed` sees `size` examples in `epoch`.
+
+    A stateless shuffle keyed by `(seed, epoch)`: the same on every backend,
+    in a run alone and in a pack, whatever else drew random numbers before.
+
+    Returns:
+        An int32 `tf.Tensor`, a permutation of `range(size)`.
+    """
+    return tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.cast(tf.stack([seed, epoch]), "int64"))
+
+
+def training_batches(x, y, seeds, batch_size, epochs):
+    """The training batches of runs with `seeds`, side by side, every epoch.
+
+    Epoch after epoch, seed `seeds[j]`'s examples in its `epoch_order`, cut
+    into batches of `batch_size` (the last one of an epoch may be smaller).
+    A batch holds the j-th batch of every seed: `x` of shape
+    `(b, len(seeds), *example_shape)` and `y` of shape `(b, len(seeds))`.
+
+    Args:
+        x, y: training examples and integer labels (numpy arrays).
+        seeds: the runs' seeds.
+        batch_size: examples per batch.
+        epochs: number of epochs.
+
+    Returns:
+        A `tf.data.Dataset` of `epochs * steps_per_epoch(len(x), batch_size)`
+        batches; fit it with that `steps_per_epoch` so that Keras carries on
+        through the epochs.
+    """
+    x, y = tf.constant(x), tf.constant(y)
+    size = len(x)
+
+    def epoch_batches(epoch):
+        order = tf.stack([epoch_order(seed, epoch, size) for seed in seeds], axis=1)
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = tf.data.Dataset.range(epochs).flat_map(epoch_batches)
+    return batches.map(lambda index: (tf.gather(x, index), tf.gather(y, index))).prefetch(2)
+
+
+def steps_per_epoch(size, batch_size):
+    """Batches of one epoch of `size` examples."""
+    return math.ceil(size / batch_size)
+
+
 def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size, callbacks=()):
-    """`model.fit` whose batch order depends on `seed` alone.
+    """`model.fit` of one run, its batches in the order of its `seed`.
 
-    Keras shuffles each epoch with the global random state (numpy on JAX, a
-    TensorFlow op on TensorFlow). A model's first `fit` on JAX also draws one
-    hidden permutation (it peeks at a batch to build its metrics), later fits
-    do not. So: build the metrics first by evaluating the first validation
-    batch (no random draw, no state change), then
-    `keras.utils.set_random_seed(seed)`, then fit. Every fit, of a run alone
-    or of a pack (`kreg.tuning.packing`), first or reused, then sees the same
-    batches for the same seed.
-
-    Validation and the probe use batches of `EVAL_BATCH_SIZE` (the metrics
-    are averages over examples, whatever the batch): fewer steps, and one
-    compiled evaluation step for validation and test.
+    The batch order is `epoch_order(seed, epoch)`, the one a pack
+    (`kreg.tuning.packing`) gives the same run. Validation uses batches of
+    `EVAL_BATCH_SIZE` (the metrics are averages over examples, whatever the
+    batch).
 
     Args:
         model: a compiled model.
         seed: the run's seed.
-        x, y: training data (`y` may be a dict of targets).
+        x, y: training examples and labels.
         validation_data: `(x_val, y_val)`.
         epochs: number of epochs.
         batch_size: training batch size.
@@ -72,16 +112,13 @@ def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size, callbacks
     Returns:
         The `History.history` dict.
     """
-    first_batch = keras.tree.map_structure(lambda a: a[:EVAL_BATCH_SIZE], validation_data)
-    model.evaluate(*first_batch, batch_size=EVAL_BATCH_SIZE, verbose=0)
-    keras.utils.set_random_seed(seed)
+    batches = training_batches(x, y, [seed], batch_size, epochs)
     history = model.fit(
-        x,
-        y,
+        batches.map(lambda x, y: (x[:, 0], y[:, 0])),
+        steps_per_epoch=steps_per_epoch(len(x), batch_size),
         validation_data=validation_data,
         validation_batch_size=EVAL_BATCH_SIZE,
         epochs=epochs,
-        batch_size=batch_size,
         verbose=0,
         callbacks=list(callbacks),
     )

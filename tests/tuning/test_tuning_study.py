@@ -172,7 +172,7 @@ def test_a_study_stopped_during_a_pack_keeps_the_finished_packs(tmp_path, monkey
     monkeypatch.setattr(packing.PackTrainer, "run", stopped_at_the_second_pack)
     with pytest.raises(KeyboardInterrupt):
         tuning.Study(directory=directory, **TINY_STUDY).run()
-    # One pack per seed: seed 0's 4 runs are recorded, seed 1's are not.
+    # Packs of 4: the first pack (seed 0's 4 runs) is recorded, the second is not.
     before = {row["key"]: row for row in tuning.results(directory)}
     assert sorted((r["seed"], r["status"]) for r in before.values()) == [(0, "completed")] * 4
 

@@ -1,0 +1,352 @@
+"""The model of a pack: the models of K runs side by side as one model.
+
+`pack_model(branches, columns, num_seeds)` turns K built models (the branches,
+one per run) into one Keras model. Its input holds one batch per seed,
+shape `(B, seeds, *example)`; branch k reads column `columns[k]`, the batch
+of its own seed. Its output stacks the branches' outputs, `(B, K, classes)`.
+
+Branches of one architecture (same layers, same shapes; the dropout rate
+and the seed may differ) are stacked layer by layer, so that one op does the
+work of K:
+
+- `Dense` becomes `StackedDense`: a `(K, in, out)` kernel, one batched matmul;
+- `BatchNormalization` becomes `StackedBatchNormalization`: `(K, channels)`
+  statistics, each branch normalized over its own examples;
+- an `Activation` applies once to the whole stack;
+- any other layer (dropout, convolution, ...) runs per branch (`PerBranch`):
+  branch k's own layer on branch k's slice, so dropout masks are exactly the
+  masks the run draws alone.
+
+`DenseBlock`, `Conv2DBlock` and `NormDropout` are taken apart into these
+layers in their call order. A model that is not a plain chain of layers
+(one input, one output, every layer feeding the next: residual nets, say)
+runs whole, per branch.
+
+Nothing is shared between branches: the stacked ops compute every branch
+from its own slice, so a branch's gradient is its own, and a branch that
+becomes NaN leaves the others untouched.
+"""
+
+import keras
+from keras import layers
+from keras import ops
+
+from kreg.layers.linear_block import LinearBlock
+from kreg.layers.norm_dropout import NormDropout
+
+
+class TakeBranches(layers.Layer):
+    """Picks slices of axis 1: `(B, n, ...) -> (B, len(indices), ...)`.
+
+    Args:
+        indices: the slices to take, in order (repeats allowed).
+    """
+
+    def __init__(self, indices, **kwargs):
+        super().__init__(**kwargs)
+        self.indices = [int(i) for i in indices]
+
+    def call(self, inputs):
+        return ops.take(inputs, self.indices, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.indices), *input_shape[2:])
+
+
+def keep_logits(output, parts, combine):
+    """Gives `output` the logits of its `parts`, combined, if they all have them.
+
+    On TensorFlow, Keras' softmax caches its logits on its output
+    (`_keras_logits`), and the cross-entropy of a softmax output is computed
+    from them rather than from clipped probabilities. A run alone gets that
+    exact loss, so the stacked outputs of a pack must keep the logits too.
+    (Elsewhere nothing is cached and nothing is kept.)
+    """
+    logits = [getattr(part, "_keras_logits", None) for part in parts]
+    if all(x is not None for x in logits):
+        try:
+            output._keras_logits = combine(logits)
+        except AttributeError:  # a tensor type that takes no attributes
+            pass
+    return output
+
+
+class JoinBranches(layers.Layer):
+    """Joins the outputs of groups of branches, `(B, K_g, ...)` each, along
+    axis 1 and puts the branches back in order: `(B, K, ...)`.
+
+    Args:
+        order: for each branch, its place in the concatenated groups.
+    """
+
+    def __init__(self, order, **kwargs):
+        super().__init__(**kwargs)
+        self.order = [int(i) for i in order]
+
+    def call(self, inputs):
+        def join(parts):
+            return ops.take(ops.concatenate(parts, axis=1), self.order, axis=1)
+
+        return keep_logits(join(inputs), inputs, join)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], len(self.order), *input_shape[0][2:])
+
+
+class PerBranch(layers.Layer):
+    """Branch k's own layer on branch k's slice of axis 1.
+
+    Args:
+        branch_layers: K layers (or models), one per branch.
+    """
+
+    def __init__(self, branch_layers, **kwargs):
+        super().__init__(**kwargs)
+        self.branch_layers = list(branch_layers)
+
+    def call(self, inputs, training=None):
+        slices = ops.unstack(inputs, num=len(self.branch_layers), axis=1)
+        outputs = [layer(x, training=training) for layer, x in zip(self.branch_layers, slices)]
+        return keep_logits(ops.stack(outputs, axis=1), outputs, lambda parts: ops.stack(parts, axis=1))
+
+
+class StackedDense(layers.Layer):
+    """K `Dense` layers of one shape: `(B, K, in) -> (B, K, units)`.
+
+    Args:
+        units: output units of every branch.
+        activation: the branches' activation.
+        use_bias: whether the branches have a bias.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+
+    def build(self, input_shape):
+        branches, features = input_shape[1], input_shape[-1]
+        self.kernel = self.add_weight((branches, features, self.units), initializer="zeros", name="kernel")
+        self.bias = self.add_weight((branches, self.units), initializer="zeros", name="bias") if self.use_bias else None
+
+    def call(self, inputs):
+        x = ops.einsum("bki,kio->bko", inputs, self.kernel)
+        if self.bias is not None:
+            x = x + self.bias
+        return self.activation(x)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def pairs(self, sources):
+        """(stacked variable, the branches' variables) pairs."""
+        pairs = [(self.kernel, [s.kernel for s in sources])]
+        if self.bias is not None:
+            pairs.append((self.bias, [s.bias for s in sources]))
+        return pairs
+
+
+class StackedBatchNormalization(layers.Layer):
+    """K `BatchNormalization` layers on the last axis: `(B, K, ..., C)`.
+
+    In training, branch k is normalized with the mean and variance of its own
+    slice (over the batch and any spatial axes), and its moving statistics
+    follow them as in Keras' own layer.
+
+    Args:
+        momentum: the moving statistics' momentum.
+        epsilon: added to the variance.
+        center: whether there is an offset (beta).
+        scale: whether there is a scale (gamma).
+    """
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+
+    def build(self, input_shape):
+        shape = (input_shape[1], input_shape[-1])
+        self.gamma = self.add_weight(shape, initializer="ones", name="gamma") if self.scale else None
+        self.beta = self.add_weight(shape, initializer="zeros", name="beta") if self.center else None
+        self.moving_mean = self.add_weight(shape, initializer="zeros", trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape, initializer="ones", trainable=False, name="moving_variance")
+        # Statistics of shape (K, C) broadcast against (B, K, ..., C).
+        self._broadcast = (1, shape[0]) + (1,) * (len(input_shape) - 3) + (shape[1],)
+        self._axes = [0] + list(range(2, len(input_shape) - 1))
+
+    def call(self, inputs, training=None):
+        if training and self.trainable:
+            mean, variance = ops.moments(inputs, axes=self._axes)
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        # The formula of ops.batch_normalization, per branch.
+        inv = ops.rsqrt(ops.reshape(variance, self._broadcast) + self.epsilon)
+        if self.gamma is not None:
+            inv = inv * ops.reshape(self.gamma, self._broadcast)
+        offset = -ops.reshape(mean, self._broadcast) * inv
+        if self.beta is not None:
+            offset = offset + ops.reshape(self.beta, self._broadcast)
+        return inputs * inv + offset
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def pairs(self, sources):
+        """(stacked variable, the branches' variables) pairs."""
+        names = ["moving_mean", "moving_variance"] + ["gamma"] * self.scale + ["beta"] * self.center
+        return [(getattr(self, name), [getattr(s, name) for s in sources]) for name in names]
+
+
+def chain(model):
+    """The layers of `model` in call order if it is a plain chain, else None.
+
+    A plain chain: one input, one output, and every layer (called once) takes
+    the previous layer's output. `DenseBlock`, `Conv2DBlock` and
+    `NormDropout` are taken apart into the layers they call, in order.
+
+    Returns:
+        A list of `(layer, input_shape)`, or None.
+    """
+    if not isinstance(model, keras.Model) or len(getattr(model, "inputs", None) or ()) != 1 or len(model.outputs) != 1:
+        return None
+    tensor, found = model.inputs[0], []
+    for layer in model.layers:
+        if isinstance(layer, layers.InputLayer):
+            continue
+        try:
+            if layer.input is not tensor:
+                return None
+            tensor = layer.output
+        except (AttributeError, ValueError):  # called several times, or not in this graph
+            return None
+        shape = tuple(layer.input.shape)
+        for part in parts(layer):
+            found.append((part, shape))
+            shape = part.compute_output_shape(shape) if part is not layer else None
+    return found if tensor is model.outputs[0] else None
+
+
+def parts(layer):
+    """The layers `layer` calls one after another (itself, for a plain layer)."""
+    if isinstance(layer, LinearBlock):
+        return parts(layer.linear()) + parts(layer.block)
+    if isinstance(layer, NormDropout):
+        named = {"norm": layer.norm_layer, "act": layer.activation_layer, "drop": layer.dropout_layer}
+        return [named[token] for token in layer.order if named[token] is not None]
+    return [layer]
+
+
+def stack_key(layer, input_shape):
+    """What branches' layers at one place must share to be stacked, or None.
+
+    None means the layer runs per branch (`PerBranch`).
+    """
+    kind = type(layer)
+    if kind is layers.Dense and len(input_shape) == 2:
+        plain = layer.kernel_constraint is None and layer.bias_constraint is None
+        if plain and not layer.lora_enabled and layer.quantization_mode is None:
+            return ("dense", layer.units, layer.use_bias, keras.activations.serialize(layer.activation))
+    if kind is layers.BatchNormalization:
+        last = layer.axis in (-1, len(input_shape) - 1)
+        plain = not layer.renorm and not layer.synchronized and layer.trainable
+        if last and plain and layer.gamma_constraint is None and layer.beta_constraint is None:
+            return ("batch", layer.momentum, layer.epsilon, layer.center, layer.scale)
+    if kind is layers.Activation:
+        return ("activation", keras.activations.serialize(layer.activation))
+    return None
+
+
+def signature(model):
+    """What branches must share to be stacked layer by layer (hashable)."""
+    found = chain(model)
+    output_shape = tuple(model.outputs[0].shape)
+    if found is None:
+        return ("whole", output_shape)
+    return tuple((type(layer).__name__, shape, stack_key(layer, shape)) for layer, shape in found) + (output_shape,)
+
+
+def stacked_layer(sources, input_shape, index):
+    """One layer for the branches' `sources` (the layers at one place)."""
+    key = stack_key(sources[0], input_shape)
+    name = f"{type(sources[0]).__name__.lower()}_{index}"
+    if key is None:
+        return PerBranch(sources, name=f"per_branch_{name}")
+    if key[0] == "dense":
+        first = sources[0]
+        return StackedDense(first.units, first.activation, first.use_bias, name=f"stacked_{name}")
+    if key[0] == "batch":
+        first = sources[0]
+        return StackedBatchNormalization(first.momentum, first.epsilon, first.center, first.scale, name=f"stacked_{name}")
+    return layers.Activation(sources[0].activation, name=name)  # elementwise, the same for every branch
+
+
+class Pack:
+    """A pack model and where each branch's variables live in it.
+
+    Attributes:
+        model: the `keras.Model` of the pack (input `(B, seeds, *example)`,
+            output `(B, K, classes)`).
+        branches: the K branch models.
+    """
+
+    def __init__(self, model, branches, pairs):
+        self.model = model
+        self.branches = branches
+        self._pairs = pairs
+
+    def load_branches(self):
+        """Copies the branches' current variables into the pack."""
+        for stacked, sources in self._pairs:
+            stacked.assign(ops.stack([s.value for s in sources]))
+
+    def save_branches(self):
+        """Copies the pack's variables back into the branch models (trained
+        weights, batch norm statistics); returns the branch models."""
+        for stacked, sources in self._pairs:
+            for k, source in enumerate(sources):
+                source.assign(stacked[k])
+        return self.branches
+
+
+def pack_model(branches, columns, num_seeds):
+    """One model training `branches` side by side (see the module docstring).
+
+    Args:
+        branches: K built `keras.Model`s, one input and one output each.
+        columns: for each branch, the column of its seed in the input.
+        num_seeds: number of columns of the input (the seeds of the pack).
+
+    Returns:
+        A `Pack`, its model holding the branches' current variables.
+    """
+    example_shape = tuple(branches[0].inputs[0].shape[1:])
+    inputs = keras.Input((num_seeds, *example_shape), name="inputs")
+    groups = {}
+    for k, branch in enumerate(branches):
+        groups.setdefault(signature(branch), []).append(k)
+    outputs, order, pairs = [], [], []
+    for g, members in enumerate(groups.values()):
+        x = TakeBranches([columns[k] for k in members], name=f"group_{g}_inputs")(inputs)
+        found = [chain(branches[k]) for k in members]
+        if found[0] is None:
+            x = PerBranch([branches[k] for k in members], name=f"group_{g}_models")(x)
+        else:
+            for i, place in enumerate(zip(*found)):
+                sources = [layer for layer, _ in place]
+                layer = stacked_layer(sources, place[0][1], f"{g}_{i}")
+                x = layer(x)
+                if hasattr(layer, "pairs"):
+                    pairs.extend(layer.pairs(sources))
+        outputs.append(x)
+        order.extend(members)
+    if len(outputs) > 1:
+        x = JoinBranches([order.index(k) for k in range(len(order))], name="branches")(outputs)
+    pack = Pack(keras.Model(inputs, x, name="pack"), list(branches), pairs)
+    pack.load_branches()
+    return pack

@@ -9,8 +9,8 @@ the test split.
   (oracle, ledger files, progress);
 - plain loop: the same runs as a Python loop of `model.fit` calls, no study
   machinery (what the machinery costs: goal <= 10% over it);
-- packed: `Study(executor="packed")`, the runs of a seed as branches of one
-  compiled model (goal: >= 5x faster than sequential).
+- packed: `Study(executor="packed")`, the runs as branches of one compiled
+  model (goal: >= 5x faster than sequential).
 
 Each way runs in a fresh process of its own (this script with `--only`), after
 a warm-up fit that pays the backend's one-time start-up, so that one way's

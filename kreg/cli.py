@@ -66,7 +66,7 @@ def _add_executor_argument(parser):
         "--executor",
         choices=("auto", "packed", "sequential"),
         default="auto",
-        help="packed: the runs of a seed train as one model (grid, local; several times faster); "
+        help="packed: many runs train as one model (grid, local; several times faster); "
         "sequential: one Keras Tuner trial per run; auto (default): packed where it applies",
     )
 

@@ -41,7 +41,6 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from kreg.tuning import stacking
 from kreg.tuning import training
@@ -338,13 +337,14 @@ class PackTrainer:
         start = time.perf_counter()
         batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs)
         history = self.pack.model.fit(
-            batches.map(lambda x, y: (x, tf.gather(y, columns, axis=1))),
+            ((x, y[:, columns]) for x, y in batches),
             steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
-            validation_data=evaluation_batches(data.x_val, data.y_val, len(seeds), k),
+            shuffle=False,  # the batches come in their order
+            validation_data=EvaluationBatches(data.x_val, data.y_val, len(seeds), k),
             epochs=self.epochs,
             verbose=0,
         ).history
-        test = self.pack.model.evaluate(evaluation_batches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
+        test = self.pack.model.evaluate(EvaluationBatches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
         wall_time = (time.perf_counter() - start) / k
         return [self._outcome(config, branch_history(history, b), test, b, wall_time) for b, config in enumerate(configs)]
 
@@ -356,14 +356,25 @@ class PackTrainer:
         return Outcome(config, "completed", training.measurements(history, test_loss, test_accuracy, wall_time))
 
 
-def evaluation_batches(x, y, seeds, branches):
+class EvaluationBatches(keras.utils.PyDataset):
     """Evaluation data for a pack: every example for every seed and branch.
 
     Batches of `training.EVAL_BATCH_SIZE`: `x` repeated over the `seeds`
     columns of the pack's input, `y` over its `branches`.
     """
-    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(training.EVAL_BATCH_SIZE)
-    return batches.map(lambda x, y: (tf.repeat(x[:, None], seeds, axis=1), tf.repeat(y[:, None], branches, axis=1)))
+
+    def __init__(self, x, y, seeds, branches):
+        super().__init__()
+        self.x, self.y = x, y
+        self.seeds, self.branches = seeds, branches
+
+    def __len__(self):
+        return training.steps_per_epoch(len(self.x), training.EVAL_BATCH_SIZE)
+
+    def __getitem__(self, index):
+        batch = slice(index * training.EVAL_BATCH_SIZE, (index + 1) * training.EVAL_BATCH_SIZE)
+        x, y = self.x[batch, None], self.y[batch, None]
+        return np.repeat(x, self.seeds, axis=1), np.repeat(y, self.branches, axis=1)
 
 
 def branch_history(history, branch):

@@ -145,8 +145,9 @@ class Study:
     the rows, workers train.
 
     Executors: "sequential" trains one Keras Tuner trial per run. "packed"
-    trains the runs of one seed as branches of one compiled model
-    (`kreg.tuning.packing`): the same rows, several times faster. Packing
+    trains many runs (any configurations and seeds) as branches of one
+    compiled model (`kreg.tuning.packing`): the same rows, several times
+    faster. Packing
     needs the grid tuner in a local study and a packable builder (one input,
     one output, no regularization losses); otherwise the study says so once
     and trains run by run. "auto" (the default) packs where it can. A study

@@ -4,7 +4,7 @@ import math
 import time
 
 import keras
-import tensorflow as tf
+import numpy as np
 from keras_tuner import errors
 
 EVAL_BATCH_SIZE = 1024
@@ -48,13 +48,13 @@ def measurements(history, test_loss, test_accuracy, wall_time):
 def epoch_order(seed, epoch, size):
     """The order in which a run with `seed` sees `size` examples in `epoch`.
 
-    A stateless shuffle keyed by `(seed, epoch)`: the same on every backend,
-    in a run alone and in a pack, whatever else drew random numbers before.
+    A shuffle keyed by `(seed, epoch)` alone: the same on every backend, in
+    a run alone and in a pack, whatever else drew random numbers before.
 
     Returns:
-        An int32 `tf.Tensor`, a permutation of `range(size)`.
+        A permutation of `range(size)` (numpy int array).
     """
-    return tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.cast(tf.stack([seed, epoch]), "int64"))
+    return np.random.default_rng([seed, epoch]).permutation(size)
 
 
 def training_batches(x, y, seeds, batch_size, epochs):
@@ -71,20 +71,17 @@ def training_batches(x, y, seeds, batch_size, epochs):
         batch_size: examples per batch.
         epochs: number of epochs.
 
-    Returns:
-        A `tf.data.Dataset` of `epochs * steps_per_epoch(len(x), batch_size)`
-        batches; fit it with that `steps_per_epoch` so that Keras carries on
-        through the epochs.
+    Yields:
+        `epochs * steps_per_epoch(len(x), batch_size)` batches `(x, y)`; fit
+        them with that `steps_per_epoch`, so that Keras carries on through
+        the epochs.
     """
-    x, y = tf.constant(x), tf.constant(y)
     size = len(x)
-
-    def epoch_batches(epoch):
-        order = tf.stack([epoch_order(seed, epoch, size) for seed in seeds], axis=1)
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-    batches = tf.data.Dataset.range(epochs).flat_map(epoch_batches)
-    return batches.map(lambda index: (tf.gather(x, index), tf.gather(y, index))).prefetch(2)
+    for epoch in range(epochs):
+        order = np.stack([epoch_order(seed, epoch, size) for seed in seeds], axis=1)
+        for start in range(0, size, batch_size):
+            index = order[start : start + batch_size]
+            yield x[index], y[index]
 
 
 def steps_per_epoch(size, batch_size):
@@ -114,8 +111,9 @@ def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size, callbacks
     """
     batches = training_batches(x, y, [seed], batch_size, epochs)
     history = model.fit(
-        batches.map(lambda x, y: (x[:, 0], y[:, 0])),
+        ((x[:, 0], y[:, 0]) for x, y in batches),
         steps_per_epoch=steps_per_epoch(len(x), batch_size),
+        shuffle=False,  # the batches come in their order
         validation_data=validation_data,
         validation_batch_size=EVAL_BATCH_SIZE,
         epochs=epochs,

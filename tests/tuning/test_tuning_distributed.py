@@ -15,7 +15,9 @@ from study_process import start_study
 from kreg import tuning
 from kreg.tuning import distributed
 
-SETTINGS = dict(TINY_STUDY, trial_timeout=10.0, connect_timeout=120.0)
+# 10 epochs: a run lasts long enough (about a second) that a worker which has
+# just finished one surely holds the next half a second later.
+SETTINGS = dict(TINY_STUDY, epochs=10, trial_timeout=10.0, connect_timeout=120.0)
 
 
 def free_port():
@@ -46,12 +48,14 @@ def test_chief_and_two_workers_finish_the_grid_when_a_worker_dies(tmp_path):
     chief = start("chief", port, directory, tmp_path / "chief.log")
     workers = [start(f"worker{i}", port, directory, tmp_path / f"worker{i}.log") for i in range(2)]
     try:
-        # Once worker0 has finished a run it has taken the next one: kill it then.
+        # Once worker0 has finished a run it takes the next one: kill it while
+        # it trains that one.
         deadline = time.monotonic() + 180
         while not rows_by(directory, "worker0"):
             assert time.monotonic() < deadline, "worker0 recorded no run in 180 s"
             assert chief.poll() is None, (tmp_path / "chief.log").read_text()
             time.sleep(0.05)
+        time.sleep(0.5)
         workers[0].send_signal(signal.SIGKILL)
         assert chief.wait(timeout=180) == 0, (tmp_path / "chief.log").read_text()
         assert workers[1].wait(timeout=60) == 0, (tmp_path / "worker1.log").read_text()

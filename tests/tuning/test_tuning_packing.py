@@ -17,6 +17,7 @@ from kreg import datasets
 from kreg.tuning import hypermodel as hypermodel_module
 from kreg.tuning import ledger
 from kreg.tuning import packing
+from kreg.tuning import stacking
 from kreg.tuning import training
 
 EPOCHS = 2
@@ -133,6 +134,25 @@ def test_a_nan_branch_fails_alone_and_the_others_train_on(data):
     # still match their runs alone, bit for bit up to float tolerance.
     for outcome, k in ((healthy, 0), (other, 2)):
         assert outcome.status == "completed"
+        assert_same_run(outcome.metrics, trained_weights(trainer, k), *train_alone(hypermodel, data, outcome.config))
+
+
+def residual_builder(input_shape, num_classes, rate, seed, norm=None, order=None):
+    """No plain chain (a skip connection): each branch runs whole."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Dense(input_shape[-1], activation="relu", kernel_initializer=keras.initializers.HeNormal(seed))(inputs)
+    x = keras.layers.Dropout(rate, seed=seed)(x)
+    x = keras.layers.Add()([inputs, x])
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed))(x))
+
+
+def test_branches_that_are_no_chain_train_whole_and_still_as_alone(data):
+    hypermodel = make_hypermodel(data, model=residual_builder, model_kwargs={})
+    configs = [dict(norm="none", order=None, rate=r, seed=s) for s in (0, 1) for r in (0.0, 0.5)]
+    trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
+    outcomes = trainer.run(configs)
+    assert any(isinstance(layer, stacking.PerBranch) for layer in trainer.pack.model.layers)
+    for k, outcome in enumerate(outcomes):
         assert_same_run(outcome.metrics, trained_weights(trainer, k), *train_alone(hypermodel, data, outcome.config))
 
 

@@ -301,12 +301,11 @@ class PackTrainer:
         """`branch_memory` of the model of `config`."""
         return branch_memory(self.build_branch(config), self.batch_size)
 
-    def _compile(self, configs, seeds):
+    def _compile(self, configs, columns, num_seeds):
         """The compiled `stacking.Pack` of `configs`, in their initial state."""
         self.pack = None  # free the last pack first
         keras.backend.clear_session()
-        columns = [seeds.index(config["seed"]) for config in configs]
-        pack = stacking.pack_model([self.build_branch(config) for config in configs], columns, len(seeds))
+        pack = stacking.pack_model([self.build_branch(config) for config in configs], columns, num_seeds)
         k = len(configs)
         pack.model.compile(
             optimizer=self.hypermodel.optimizer(),
@@ -331,8 +330,8 @@ class PackTrainer:
             NotPackableError: the builder's models cannot be packed.
         """
         seeds = list(dict.fromkeys(config["seed"] for config in configs))
-        self.pack = self._compile(configs, seeds)
         columns = [seeds.index(config["seed"]) for config in configs]
+        self.pack = self._compile(configs, columns, len(seeds))
         data, k = self.data, len(configs)
         start = time.perf_counter()
         batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs)

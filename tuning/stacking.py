@@ -262,10 +262,13 @@ def stack_key(layer, input_shape):
     return None
 
 
-def signature(model):
-    """What branches must share to be stacked layer by layer (hashable)."""
-    found = chain(model)
-    output_shape = tuple(model.outputs[0].shape)
+def signature(found, output_shape):
+    """What branches must share to be stacked layer by layer (hashable).
+
+    Args:
+        found: the branch's `chain` (None if it is not one).
+        output_shape: the branch's output shape.
+    """
     if found is None:
         return ("whole", output_shape)
     return tuple((type(layer).__name__, shape, stack_key(layer, shape)) for layer, shape in found) + (output_shape,)
@@ -327,13 +330,14 @@ def pack_model(branches, columns, num_seeds):
     """
     example_shape = tuple(branches[0].inputs[0].shape[1:])
     inputs = keras.Input((num_seeds, *example_shape), name="inputs")
+    chains = [chain(branch) for branch in branches]
     groups = {}
     for k, branch in enumerate(branches):
-        groups.setdefault(signature(branch), []).append(k)
+        groups.setdefault(signature(chains[k], tuple(branch.outputs[0].shape)), []).append(k)
     outputs, order, pairs = [], [], []
     for g, members in enumerate(groups.values()):
         x = TakeBranches([columns[k] for k in members], name=f"group_{g}_inputs")(inputs)
-        found = [chain(branches[k]) for k in members]
+        found = [chains[k] for k in members]
         if found[0] is None:
             x = PerBranch([branches[k] for k in members], name=f"group_{g}_models")(x)
         else:

@@ -147,12 +147,11 @@ class Study:
     Executors: "sequential" trains one Keras Tuner trial per run. "packed"
     trains many runs (any configurations and seeds) as branches of one
     compiled model (`kreg.tuning.packing`): the same rows, several times
-    faster. Packing
-    needs the grid tuner in a local study and a packable builder (one input,
-    one output, no regularization losses); otherwise the study says so once
-    and trains run by run. "auto" (the default) packs where it can. A study
-    stopped during a pack keeps the rows of every finished pack and trains
-    the unfinished pack again. The executor does not identify a study: one
+    faster. Packing needs the grid tuner in a local study and a packable
+    builder (one input, one output, no regularization losses); otherwise the
+    study says so once and trains run by run. "auto" (the default) packs
+    where it can. A study stopped during a pack keeps the rows of every
+    finished pack and trains the unfinished pack again. The executor does not identify a study: one
     started with an executor may be resumed with another.
 
     Args:

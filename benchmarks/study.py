@@ -25,7 +25,6 @@ machine's float32 matmul peak, measured here with a large numpy matmul.
 """
 
 import argparse
-import itertools
 import json
 import math
 import resource
@@ -40,10 +39,11 @@ WAYS = ("sequential", "plain", "packed")
 
 
 def grid(rates, orders, seeds):
-    """The study's grid: no norm x rates x seeds, then batch x orders x rates x seeds."""
-    points = [dict(norm=None, rate=r, seed=s) for r, s in itertools.product(rates, seeds)]
-    points += [dict(norm="batch", order=o, rate=r, seed=s) for o, r, s in itertools.product(orders, rates, seeds)]
-    return points
+    """The study's grid as model overrides, from the study's own `SearchSpace`."""
+    from kreg import tuning
+
+    space = tuning.SearchSpace(rates=rates, norms=(None, "batch"), orders=orders, seeds=seeds)
+    return [space.builder_kwargs(config) for config in space.configs()]
 
 
 def plain_loop(data, points, epochs, batch_size):
@@ -148,13 +148,13 @@ def _timed(function):
 
 
 def main():
-    from kreg.tuning import hypermodel
+    from kreg.tuning import space
     from kreg.tuning import study as study_module
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", type=float, nargs="+", default=list(study_module.DEFAULT_RATES))
-    parser.add_argument("--orders", nargs="+", default=list(hypermodel.DEFAULT_ORDERS))
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--rates", type=float, nargs="+", default=list(space.DEFAULT_RATES))
+    parser.add_argument("--orders", nargs="+", default=list(space.DEFAULT_ORDERS))
+    parser.add_argument("--seeds", type=int, default=space.DEFAULT_SEEDS)
     parser.add_argument("--epochs", type=int, default=study_module.DEFAULT_EPOCHS)
     parser.add_argument("--batch-size", type=int, default=study_module.DEFAULT_BATCH_SIZE)
     parser.add_argument("--only", choices=WAYS, help="run one way in this process and print its figures as JSON")

@@ -13,6 +13,52 @@ import argparse
 import sys
 
 
+# The options of `kreg tune`, declared once: the parser, the Study arguments and
+# the command lines of a distributed study are all made from this table.
+# (flag, Study argument, argparse keywords); None means "the Study's default".
+TUNE_OPTIONS = (
+    ("--rates", "rates", dict(type=float, nargs="+", help="dropout rates in [0, 1) (default: 0 0.2 0.4)")),
+    ("--norms", "norms", dict(nargs="+", help="normalizations: none batch layer group (default: none batch)")),
+    ("--orders", "orders", dict(nargs="+", help="block orders (default: norm-act-drop act-norm-drop)")),
+    ("--seeds", "seeds", dict(type=int, help="number of paired seeds (default: 5)")),
+    ("--epochs", "epochs", dict(type=int, help="epochs per run (default: 20)")),
+    ("--batch-size", "batch_size", dict(type=int, help="training batch size (default: 32)")),
+    ("--tuner", "tuner", dict(help="grid, random, bayesian or hyperband (default: grid)")),
+    ("--max-trials", "max_trials", dict(type=int, help="runs of a random or bayesian search (default: half the grid)")),
+    ("--metric", "metric", dict(help="val_loss (final epoch; the default), val_accuracy, best_val_loss, ...")),
+    ("--trial-timeout", "trial_timeout", dict(type=float, help="distributed chief: re-queue a run whose worker was silent this long (s; workers report every epoch)")),
+    ("--executor", "executor", dict(choices=("auto", "packed", "sequential"), help="packed: many runs train as one model (grid, local; several times faster); sequential: one Keras Tuner trial per run; auto (default): packed where it applies")),
+    ("--quiet", "quiet", dict(action="store_true", help="no progress lines")),
+)
+
+
+def _add_options(parser, flags):
+    for flag, _, keywords in TUNE_OPTIONS:
+        if flag in flags:
+            parser.add_argument(flag, **keywords)
+
+
+def _study_arguments(args):
+    """The Study keyword arguments of the parsed options that were given."""
+    given = {name: getattr(args, name) for _, name, _ in TUNE_OPTIONS if hasattr(args, name)}
+    return {name: value for name, value in given.items() if value is not None and value is not False}
+
+
+def _command_line(args):
+    """The options that were given, as command-line arguments again."""
+    argv = []
+    for flag, name, keywords in TUNE_OPTIONS:
+        value = getattr(args, name, None)
+        if value is None or value is False:
+            continue
+        if keywords.get("action") == "store_true":
+            argv.append(flag)
+            continue
+        values = value if isinstance(value, list) else [value]
+        argv += [flag] + [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return argv
+
+
 def _add_study_commands(commands):
     """`kreg study`, `kreg tune`, `kreg report` (owned by kreg.tuning)."""
     study = commands.add_parser(
@@ -23,8 +69,7 @@ def _add_study_commands(commands):
         "and the report written to the study directory. Resumes where it stopped.",
     )
     study.add_argument("--out", default="kreg-study", help="study directory (default: ./kreg-study)")
-    study.add_argument("--quiet", action="store_true", help="no progress lines")
-    _add_executor_argument(study)
+    _add_options(study, ("--quiet", "--executor"))
     study.set_defaults(handler=_study)
 
     tune = commands.add_parser(
@@ -36,22 +81,11 @@ def _add_study_commands(commands):
     )
     tune.add_argument("model", help="a zoo model name (kreg models list)")
     tune.add_argument("dataset", help="a dataset name: digits, breast_cancer, wine, mnist, ..., npz:PATH, csv:PATH")
-    tune.add_argument("--rates", type=float, nargs="+", help="dropout rates in [0, 1)")
-    tune.add_argument("--norms", nargs="+", help="normalizations: none batch layer group")
-    tune.add_argument("--orders", nargs="+", help="block orders, e.g. norm-act-drop act-norm-drop")
-    tune.add_argument("--seeds", type=int, help="number of seeds (>= 1)")
-    tune.add_argument("--epochs", type=int, help="epochs per run")
-    tune.add_argument("--batch-size", type=int, help="training batch size")
-    tune.add_argument("--tuner", default="grid", help="grid, random, bayesian or hyperband")
-    tune.add_argument("--max-trials", type=int, help="runs of a random or bayesian search")
-    tune.add_argument("--metric", default="val_loss", help="val_loss (final epoch), val_accuracy, best_val_loss, ...")
     tune.add_argument("--out", default=None, help="study directory (default: ./kreg-MODEL-DATASET)")
-    tune.add_argument("--quiet", action="store_true", help="no progress lines")
-    tune.add_argument("--trial-timeout", type=float, help="distributed chief: re-queue a run whose worker was silent this long (s; workers report every epoch)")
+    _add_options(tune, [flag for flag, _, _ in TUNE_OPTIONS])
     tune.add_argument("--distributed", type=int, metavar="WORKERS", help="print the commands of a chief and WORKERS workers")
     tune.add_argument("--ip", default="127.0.0.1", help="with --distributed: the chief's address")
     tune.add_argument("--port", type=int, default=8000, help="with --distributed: the chief's port")
-    _add_executor_argument(tune)
     tune.set_defaults(handler=_tune)
 
     report = commands.add_parser("report", help="report of a study directory")
@@ -61,23 +95,13 @@ def _add_study_commands(commands):
     report.set_defaults(handler=_report)
 
 
-def _add_executor_argument(parser):
-    parser.add_argument(
-        "--executor",
-        choices=("auto", "packed", "sequential"),
-        default="auto",
-        help="packed: many runs train as one model (grid, local; several times faster); "
-        "sequential: one Keras Tuner trial per run; auto (default): packed where it applies",
-    )
-
-
 def _fail(message, code):
     print(f"kreg: error: {message}", file=sys.stderr)
     return code
 
 
 def _run_study(settings, out):
-    """Validates, runs, reports. 0 ok, 2 bad arguments, 1 failure."""
+    """Validates, runs, reports. 0 ok, 2 bad arguments or another study there, 1 failure."""
     from kreg import tuning
 
     try:
@@ -88,13 +112,13 @@ def _run_study(settings, out):
         return _fail(e, 1)
     try:
         rows = study.run()
-    except ValueError as e:  # a directory holding another study
+    except tuning.StudyConflictError as e:
         return _fail(e, 2)
     except Exception as e:
         return _fail(f"the study failed: {type(e).__name__}: {e}", 1)
     if rows is None:  # a distributed worker: the chief reports
         return 0
-    return _write_report(rows, out, settings.get("metric", "val_loss"))
+    return _write_report(rows, out, study.metric.name)
 
 
 def _write_report(rows, out, metric):
@@ -108,53 +132,22 @@ def _write_report(rows, out, metric):
 
 
 def _study(args):
-    return _run_study({"quiet": args.quiet, "executor": args.executor}, args.out)
+    return _run_study(_study_arguments(args), args.out)
 
 
 def _tune(args):
-    settings = {
-        "model": args.model,
-        "dataset": args.dataset,
-        "tuner": args.tuner,
-        "metric": args.metric,
-        "quiet": args.quiet,
-        "executor": args.executor,
-    }
-    options = {
-        "rates": args.rates,
-        "norms": None if args.norms is None else [None if n == "none" else n for n in args.norms],
-        "orders": args.orders,
-        "seeds": args.seeds,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "max_trials": args.max_trials,
-        "trial_timeout": args.trial_timeout,
-    }
-    settings.update({k: v for k, v in options.items() if v is not None})
     out = args.out or f"kreg-{args.model}-{args.dataset}".replace(":", "_").replace("/", "_")
     if args.distributed is not None:
         if args.distributed < 1:
             return _fail(f"--distributed must be >= 1 worker, got {args.distributed}", 2)
         from kreg.tuning import distributed
 
+        argv = [args.model, args.dataset, *_command_line(args), "--out", out]
         print("Run the chief first, then each worker (a machine each, or all on one):")
-        for line in distributed.commands(_tune_arguments(args, out), args.distributed, ip=args.ip, port=args.port):
+        for line in distributed.commands(argv, args.distributed, ip=args.ip, port=args.port):
             print(line)
         return 0
-    return _run_study(settings, out)
-
-
-def _tune_arguments(args, out):
-    """The `kreg tune` arguments of this study, to repeat on every machine."""
-    argv = [args.model, args.dataset]
-    for flag in ("rates", "norms", "orders"):
-        if getattr(args, flag) is not None:
-            argv += [f"--{flag}"] + [f"{v:g}" if isinstance(v, float) else v for v in getattr(args, flag)]
-    for flag in ("seeds", "epochs", "batch_size", "max_trials", "trial_timeout"):
-        if getattr(args, flag) is not None:
-            argv += [f"--{flag.replace('_', '-')}", f"{getattr(args, flag):g}"]
-    argv += ["--tuner", args.tuner, "--metric", args.metric, "--out", out]
-    return argv + (["--quiet"] if args.quiet else [])
+    return _run_study(dict(_study_arguments(args), model=args.model, dataset=args.dataset), out)
 
 
 def _report(args):

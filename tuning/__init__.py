@@ -8,8 +8,13 @@ rows = study.run()                 # resumable; distributed via Keras Tuner's ch
 print(tuning.recommend(rows))      # verdict with a 95% interval over paired seeds
 tuning.report(rows, "runs/x")      # report.md, results.csv/json, PNG plots
 ```
+
+How data flows: `SearchSpace` (space.py) -> an executor (packing.py, trials.py,
+distributed.py) -> the ledger (ledger.py, rows per schema.py) ->
+`recommend` (recommendation.py) -> `report` (reporting.py).
 """
 
+from kreg.tuning.directory import StudyConflictError
 from kreg.tuning.hypermodel import RegularizationHyperModel
 from kreg.tuning.ledger import Results
 from kreg.tuning.ledger import record_run
@@ -17,13 +22,16 @@ from kreg.tuning.ledger import results
 from kreg.tuning.recommendation import Recommendation
 from kreg.tuning.recommendation import recommend
 from kreg.tuning.reporting import report
+from kreg.tuning.space import SearchSpace
 from kreg.tuning.study import Study
 
 __all__ = [
     "RegularizationHyperModel",
     "Recommendation",
     "Results",
+    "SearchSpace",
     "Study",
+    "StudyConflictError",
     "recommend",
     "record_run",
     "report",

@@ -26,9 +26,8 @@ The ledger is written by the chief only, so the workers need no shared disk.
 import os
 import shlex
 import time
-from concurrent import futures
 
-ROLES = ("local", "chief", "worker")
+from kreg.tuning import keras_tuner_compat as compat
 
 
 def role():
@@ -52,36 +51,54 @@ def serve_chief(oracle, trial_timeout, grace=30.0, poll=0.5):
             be told so before the chief exits anyway.
         poll: seconds between two supervision rounds.
     """
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute import oracle_chief
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    servicer = oracle_chief.OracleServicer(oracle)
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-    server.add_insecure_port(address)
-    server.start()
+    server, servicer = compat.serve(oracle, address)
     over_since = None
     try:
         while True:
             time.sleep(poll)
             oracle.requeue_stale(trial_timeout)
-            if not (servicer.stop_triggered and not oracle.ongoing_trials):
+            if not (compat.search_is_over(servicer) and not compat.ongoing_trials(oracle)):
                 continue
             over_since = over_since or time.monotonic()
-            if not oracle.tuner_ids or time.monotonic() - over_since > grace:
+            if not compat.tuner_ids(oracle) or time.monotonic() - over_since > grace:
                 return
     finally:
         server.stop(grace=1)
 
 
-def set_worker_timeout(seconds):
-    """Bounds every wait of this worker for the chief to `seconds` (Keras
-    Tuner's default is one hour per call)."""
-    from keras_tuner.src.distribute import oracle_client
+class ChiefExecutor:
+    """The chief: serves the search to the workers and records their runs.
 
-    oracle_client.TIMEOUT = seconds
+    Args:
+        make_oracle: `make_oracle(todo, record)` -> the study's oracle.
+        trial_timeout: see `serve_chief`.
+    """
+
+    def __init__(self, make_oracle, trial_timeout):
+        self.make_oracle = make_oracle
+        self.trial_timeout = trial_timeout
+
+    def run(self, todo, record):
+        serve_chief(self.make_oracle(todo, record), self.trial_timeout)
+
+
+class WorkerExecutor:
+    """A worker: trains the runs the chief hands out, run by run.
+
+    Args:
+        trials: a `kreg.tuning.trials.TrialExecutor` (its oracle becomes a
+            client of the chief's).
+        connect_timeout: the most seconds to wait for any answer of the chief.
+    """
+
+    def __init__(self, trials, connect_timeout):
+        self.trials = trials
+        self.connect_timeout = connect_timeout
+
+    def run(self, todo, record):
+        compat.set_client_timeout(self.connect_timeout)
+        self.trials.run(todo, record)
 
 
 def commands(arguments, workers, ip="127.0.0.1", port=8000, program="kreg tune"):

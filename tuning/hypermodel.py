@@ -1,32 +1,16 @@
-"""The search space of a study as a Keras Tuner hypermodel.
+"""The models of a study's configurations, as a Keras Tuner hypermodel.
 
-Dimensions, all `hp.Choice` so that every value is exact and a grid search
-enumerates them:
-
-- `norm`: "none", "batch" (and optionally "layer", "group");
-- `order`: the block order, active only when `norm` is not "none" (it would
-  change nothing without a normalization layer, so it does not multiply runs);
-- `rate`: the dropout rate, rounded values (`hp.Float(step=0.1)` would give
-  0.30000000000000004);
-- `seed`: an explicit dimension, so that every seed is a run of its own with
-  its own row (Keras Tuner's `executions_per_trial` keeps only the mean), and
-  the same seeds are run with and without normalization (paired comparisons).
+The search space itself is a `kreg.tuning.SearchSpace`; the hypermodel turns
+one of its configurations into a compiled model.
 """
 
 import keras
 import keras_tuner
 
-from kreg.tuning import checks
+from kreg import checks
+from kreg.tuning import space as space_module
 
-DEFAULT_RATES = tuple(round(0.1 * i, 1) for i in range(9))  # 0.0 .. 0.8
-DEFAULT_NORMS = (None, "batch")
-DEFAULT_ORDERS = ("norm-act-drop", "act-norm-drop")
 LOSS = "sparse_categorical_crossentropy"
-
-
-def norm_value(norm):
-    """The hyperparameter value of a norm setting: None becomes "none"."""
-    return "none" if norm is None else norm
 
 
 def zoo_builder(name):
@@ -35,7 +19,7 @@ def zoo_builder(name):
 
     known = models.list_models()
     if name not in known:
-        raise ValueError(f"model must be a zoo model name ({', '.join(known)}) or a builder function, got {name!r}")
+        raise checks.fail("model", f"a zoo model name ({', '.join(known)}) or a builder function", name)
 
     def build(**overrides):
         return models.create(name, **overrides)
@@ -54,19 +38,18 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
             `keras.Model` with softmax outputs.
         input_shape: shape of one example.
         num_classes: number of classes.
-        rates: dropout rates to search, each in [0, 1).
-        norms: normalizations to search: None, "batch", "layer", "group".
-        orders: block orders searched when a normalization is used, e.g.
-            "norm-act-drop".
-        seeds: number of seeds (seeds 0..N-1) or a sequence of int seeds.
+        rates, norms, orders, seeds: the grid (see `kreg.tuning.SearchSpace`).
         learning_rate: Adam's learning rate (fixed, not searched).
         model_kwargs: further fixed overrides passed to the builder.
+
+    Attributes:
+        space: the `kreg.tuning.SearchSpace`.
 
     Example:
 
     ```python
     hypermodel = RegularizationHyperModel("mlp", input_shape=(64,), num_classes=10)
-    model = hypermodel.build(keras_tuner.HyperParameters())
+    model = hypermodel.build_model(hypermodel.space.configs()[0])
     ```
     """
 
@@ -75,52 +58,33 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
         model="mlp",
         input_shape=None,
         num_classes=None,
-        rates=DEFAULT_RATES,
-        norms=DEFAULT_NORMS,
-        orders=DEFAULT_ORDERS,
-        seeds=5,
+        rates=space_module.DEFAULT_RATES,
+        norms=space_module.DEFAULT_NORMS,
+        orders=space_module.DEFAULT_ORDERS,
+        seeds=space_module.DEFAULT_SEEDS,
         learning_rate=1e-3,
         model_kwargs=None,
     ):
         super().__init__(name="regularization")
-        self.rates = checks.check_rates(rates)
-        self.norms = checks.check_norms(norms)
-        self.orders = checks.check_orders(orders)
-        self.seeds = checks.check_seeds(seeds)
-        self.builder = zoo_builder(model) if isinstance(model, str) else checks.check_builder(model)
+        self.space = space_module.SearchSpace(rates=rates, norms=norms, orders=orders, seeds=seeds)
+        if isinstance(model, str):
+            self.builder = zoo_builder(model)
+        elif callable(model):
+            self.builder = model
+        else:
+            raise checks.fail("model", "a zoo model name or a builder function", model)
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.num_classes = num_classes
-        self.learning_rate = learning_rate
+        self.learning_rate = checks.check_positive("learning_rate", learning_rate)
         self.model_kwargs = dict(model_kwargs or {})
 
-    def grid_size(self):
-        """Number of runs of a full grid."""
-        with_norm = sum(1 for n in self.norms if n != "none")
-        without = 1 if "none" in self.norms else 0
-        return (without + with_norm * len(self.orders)) * len(self.rates) * len(self.seeds)
-
     def declare_hyperparameters(self, hp):
-        norm = hp.Choice("norm", [norm_value(n) for n in self.norms])
-        others = [n for n in self.norms if n != "none"]
-        if others:
-            with hp.conditional_scope("norm", others):
-                hp.Choice("order", list(self.orders))
-        hp.Choice("rate", list(self.rates))
-        hp.Choice("seed", list(self.seeds))
-        return norm
+        self.space.declare(hp)
 
-    def overrides(self, values):
-        """Builder keyword arguments for a dict of hyperparameter values."""
-        norm = values["norm"]
-        kwargs = dict(self.model_kwargs, rate=values["rate"], seed=values["seed"])
-        kwargs["norm"] = None if norm == "none" else norm
-        if norm != "none":
-            kwargs["order"] = values["order"]
-        return kwargs
-
-    def build_model(self, values):
-        """The uncompiled model of a configuration (a dict of hyperparameter values)."""
-        return self.builder(input_shape=self.input_shape, num_classes=self.num_classes, **self.overrides(values))
+    def build_model(self, config):
+        """The uncompiled model of a configuration."""
+        kwargs = dict(self.model_kwargs, **self.space.builder_kwargs(config))
+        return self.builder(input_shape=self.input_shape, num_classes=self.num_classes, **kwargs)
 
     def optimizer(self):
         """A fresh optimizer of the study's fixed settings."""
@@ -128,6 +92,6 @@ class RegularizationHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         self.declare_hyperparameters(hp)
-        model = self.build_model(hp.values)
+        model = self.build_model(self.space.config_of(hp))
         model.compile(optimizer=self.optimizer(), loss=LOSS, metrics=["accuracy"])
         return model

@@ -1,46 +1,24 @@
 """The results ledger: one file per run, written atomically.
 
 A study directory holds `study.json` (what the study is) and `runs/`, one JSON
-file per finished run, named by the run's configuration key. Every file is
-written to a temporary name in the same folder and moved into place with
+file per finished run, named by the run's key (`SearchSpace.key`). Every file
+is written to a temporary name in the same folder and moved into place with
 `os.replace`, so a process killed at any moment (SIGKILL included) leaves
 either the old file or the new one, never half of one.
 
 The ledger, not Keras Tuner's own state, is what makes a study resumable: on a
-new start the search is replayed and every configuration that already has a
-row is answered from it instead of being trained again.
+new start every configuration that already has a row is skipped (packed) or
+answered from its row (Keras Tuner trials) instead of being trained again.
 """
 
 import csv
-import datetime
-import hashlib
 import json
-import math
 import os
+
+from kreg.tuning import schema
 
 STUDY_FILE = "study.json"
 RUNS_DIR = "runs"
-
-# The configuration of a run: the searched dimensions.
-CONFIG_COLUMNS = ("norm", "order", "rate", "seed")
-# What a run measured (`None` where a failed run could not measure it).
-METRIC_COLUMNS = (
-    "epochs",
-    "final_train_loss",
-    "final_train_accuracy",
-    "final_val_loss",
-    "final_val_accuracy",
-    "best_val_loss",
-    "best_val_accuracy",
-    "best_epoch",
-    "gap",
-    "test_loss",
-    "test_accuracy",
-    "wall_time",
-)
-INT_COLUMNS = ("epochs", "best_epoch")
-COLUMNS = ("key", "status") + CONFIG_COLUMNS + METRIC_COLUMNS + ("worker", "finished_at", "message")
-STATUSES = ("completed", "failed")
 
 
 def atomic_write_text(path, text):
@@ -59,59 +37,23 @@ def atomic_write_text(path, text):
     os.replace(tmp, path)
 
 
-def run_key(config):
-    """A short stable key for a configuration dict (the name of its row file).
-
-    Example:
-
-    ```python
-    run_key({"norm": "none", "order": None, "rate": 0.1, "seed": 0})  # 16 hex digits
-    ```
-    """
-    text = json.dumps(config, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def _clean(value):
-    """JSON-safe scalar: numpy scalars to Python, non-finite floats to None."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def record_run(directory, config, metrics, status, message="", worker=None):
-    """Records one run as one row. Every executor records rows through here.
+def record_run(directory, config, outcome, worker=None):
+    """Records one run as one row. Every executor's runs are recorded here.
 
     Args:
         directory: the study directory.
-        config: dict of the run's hyperparameter values (at least `norm`,
-            `rate`, `seed`; `order` is None where no normalization is used).
-        metrics: dict with any of `METRIC_COLUMNS` (missing ones become None).
-        status: "completed" or "failed".
-        message: why a run failed (empty for completed runs).
-        worker: id of the process that trained the run.
+        config: the run's configuration (see `kreg.tuning.SearchSpace`).
+        outcome: a `kreg.tuning.schema.Outcome`.
+        worker: who trained the run.
 
     Returns:
-        The row dict that was written.
+        The row dict that was written (see `kreg.tuning.schema.row`).
     """
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-    row = {"key": run_key(config), "status": status}
-    row.update({name: _clean(config.get(name)) for name in CONFIG_COLUMNS})
-    row.update({name: _clean(metrics.get(name)) for name in METRIC_COLUMNS})
-    for name in INT_COLUMNS:  # counts pass through Keras Tuner as floats
-        row[name] = None if row[name] is None else int(row[name])
-    row["worker"] = worker
-    row["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    row["message"] = message
-    # Dimensions beyond the usual four (e.g. Hyperband's "tuner/epochs").
-    row.update({name: _clean(value) for name, value in sorted(config.items()) if name not in row})
+    values = schema.row(config, outcome, worker)
     runs = os.path.join(directory, RUNS_DIR)
     os.makedirs(runs, exist_ok=True)
-    atomic_write_text(os.path.join(runs, row["key"] + ".json"), json.dumps(row, indent=1))
-    return row
+    atomic_write_text(os.path.join(runs, values["key"] + ".json"), json.dumps(values, indent=1))
+    return values
 
 
 def read_study(directory):
@@ -132,15 +74,16 @@ def write_study(directory, description):
 class Results(list):
     """Every run of a study: a list of row dicts, with exports.
 
-    Rows follow `COLUMNS` (plus any extra searched dimension). `study` holds
-    the study description (model, dataset, grid) or None.
+    Rows follow `kreg.tuning.schema.COLUMNS` (plus any extra searched
+    dimension). `study` holds the study description (model, dataset, grid)
+    or None.
 
     Example:
 
     ```python
     rows = kreg.tuning.results("kreg-study")
     rows.to_csv("runs.csv")
-    df = rows.to_dataframe()  # needs pandas
+    df = rows.to_dataframe()
     ```
     """
 
@@ -149,9 +92,9 @@ class Results(list):
         self.study = study
 
     def columns(self):
-        """`COLUMNS` first, then any extra key found in a row, sorted."""
-        extra = sorted({name for row in self for name in row} - set(COLUMNS))
-        return list(COLUMNS) + extra
+        """`schema.COLUMNS` first, then any extra key found in a row, sorted."""
+        extra = sorted({name for row in self for name in row} - set(schema.COLUMNS))
+        return list(schema.COLUMNS) + extra
 
     def to_csv(self, path):
         """Writes the rows as CSV (empty cells for missing values)."""
@@ -167,12 +110,26 @@ class Results(list):
             json.dump({"study": self.study, "runs": list(self)}, f, indent=1)
 
     def to_dataframe(self):
-        """The rows as a pandas DataFrame (pandas is an optional dependency)."""
-        try:
-            import pandas
-        except ImportError as e:
-            raise ImportError("to_dataframe() needs pandas: pip install pandas") from e
-        return pandas.DataFrame(list(self), columns=self.columns())
+        """The rows as a pandas DataFrame, one row per run.
+
+        Columns follow `columns()`. Dtypes: `rate` and the measured values
+        float64 (NaN where a failed run measured nothing), `seed`, `epochs`
+        and `best_epoch` nullable Int64, `norm`, `order` and `status`
+        categorical, `finished_at` a UTC datetime, the rest strings.
+        """
+        import pandas
+
+        frame = pandas.DataFrame(list(self), columns=self.columns())
+        for name in schema.MEASURED_COLUMNS + ("rate",):
+            frame[name] = pandas.to_numeric(frame[name], errors="coerce").astype("float64")
+        for name in schema.INT_COLUMNS + ("seed",):
+            frame[name] = frame[name].astype("Int64")
+        for name in ("norm", "order", "status"):
+            frame[name] = frame[name].astype("category")
+        frame["finished_at"] = pandas.to_datetime(frame["finished_at"], utc=True)
+        for name in ("key", "worker", "message"):
+            frame[name] = frame[name].astype("string")
+        return frame
 
 
 def results(directory):

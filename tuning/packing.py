@@ -35,13 +35,14 @@ on 2 CPU cores the 45 runs of the default study compile in about 5 s), and an
 interrupted pack loses all its runs; see `pack_size`.
 """
 
-import dataclasses
 import math
 import time
 
 import keras
 import numpy as np
 
+from kreg import checks
+from kreg.tuning import schema
 from kreg.tuning import stacking
 from kreg.tuning import training
 
@@ -57,23 +58,6 @@ PARAMETER_COPIES = 4
 
 class NotPackableError(ValueError):
     """A configuration's model cannot be trained as a branch of a pack."""
-
-
-@dataclasses.dataclass
-class Outcome:
-    """What one configuration of a pack gave.
-
-    Attributes:
-        config: the configuration dict (norm, order, rate, seed).
-        status: "completed" or "failed".
-        metrics: the dict of `training.measurements` (empty when failed).
-        message: why it failed ("" when completed).
-    """
-
-    config: dict
-    status: str
-    metrics: dict
-    message: str = ""
 
 
 def branch_memory(model, batch_size, eval_batch_size=training.EVAL_BATCH_SIZE):
@@ -135,11 +119,9 @@ def pack_size(bytes_per_branch, configurations, memory_budget=DEFAULT_MEMORY_BUD
     >>> pack_size(2**30, 9, memory_budget=4 * 2**30)
     4
     """
-    for name, value in (("memory_budget", memory_budget), ("bytes_per_branch", bytes_per_branch)):
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
-    if not isinstance(max_pack, int) or isinstance(max_pack, bool) or max_pack < 1:
-        raise ValueError(f"max_pack must be an int >= 1, got {max_pack!r}")
+    memory_budget = checks.check_positive("memory_budget", memory_budget)
+    bytes_per_branch = checks.check_positive("bytes_per_branch", bytes_per_branch)
+    max_pack = checks.check_positive_int("max_pack", max_pack)
     return max(1, min(configurations, max_pack, int(memory_budget // bytes_per_branch)))
 
 
@@ -163,50 +145,6 @@ def plan_packs(configs, size):
     count = math.ceil(len(configs) / size)
     bounds = [round(i * len(configs) / count) for i in range(count + 1)]
     return [configs[a:b] for a, b in zip(bounds, bounds[1:])]
-
-
-def grid_configs(hypermodel):
-    """Every configuration of a hypermodel's grid, seed after seed.
-
-    Args:
-        hypermodel: a `RegularizationHyperModel`.
-
-    Returns:
-        Configuration dicts as the ledger keys them (`norm` "none" or a
-        name, `order` None without normalization, `rate`, `seed`).
-    """
-    return [
-        {"norm": norm, "order": order, "rate": rate, "seed": seed}
-        for seed in hypermodel.seeds
-        for norm in hypermodel.norms
-        for order in ((None,) if norm == "none" else hypermodel.orders)
-        for rate in hypermodel.rates
-    ]
-
-
-def train_in_packs(trainer, configs, record, memory_budget=DEFAULT_MEMORY_BUDGET, max_pack=DEFAULT_MAX_PACK):
-    """Trains configurations pack by pack, recording each pack once it is done.
-
-    A process stopped during a pack loses that pack only: the rows of every
-    finished pack have been recorded, and the unfinished one trains again.
-
-    Args:
-        trainer: a `PackTrainer`.
-        configs: the configurations to train.
-        record: called with each `Outcome` once its pack has finished.
-        memory_budget: bytes a pack may use (see `pack_size`).
-        max_pack: the most branches of one pack.
-
-    Raises:
-        NotPackableError: the builder's models cannot be packed (raised by
-            the first pack, before anything is trained).
-    """
-    if not configs:
-        return
-    size = pack_size(trainer.branch_memory(configs[0]), len(configs), memory_budget, max_pack)
-    for pack in plan_packs(configs, size):
-        for outcome in trainer.run(pack):
-            record(outcome)
 
 
 def check_branch(model, config, input_shape):
@@ -289,7 +227,6 @@ class PackTrainer:
         self.data = data
         self.epochs = epochs
         self.batch_size = batch_size
-        self.pack = None
 
     def build_branch(self, config):
         """The uncompiled model of one configuration, checked packable."""
@@ -303,7 +240,6 @@ class PackTrainer:
 
     def _compile(self, configs, columns, num_seeds):
         """The compiled `stacking.Pack` of `configs`, in their initial state."""
-        self.pack = None  # free the last pack first
         keras.backend.clear_session()
         pack = stacking.pack_model([self.build_branch(config) for config in configs], columns, num_seeds)
         k = len(configs)
@@ -317,25 +253,28 @@ class PackTrainer:
         )
         return pack
 
-    def run(self, configs):
+    def run(self, configs, return_models=False):
         """Trains the configurations as one pack.
 
         Args:
             configs: configuration dicts (norm, order, rate, seed).
+            return_models: also return each configuration's model, holding
+                the weights its branch trained.
 
         Returns:
-            A list of `Outcome`, in the order of `configs`.
+            A list of `(config, schema.Outcome)`, in the order of `configs`;
+            with `return_models`, `(outcomes, models)`.
 
         Raises:
             NotPackableError: the builder's models cannot be packed.
         """
         seeds = list(dict.fromkeys(config["seed"] for config in configs))
         columns = [seeds.index(config["seed"]) for config in configs]
-        self.pack = self._compile(configs, columns, len(seeds))
+        pack = self._compile(configs, columns, len(seeds))
         data, k = self.data, len(configs)
         start = time.perf_counter()
         batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs)
-        history = self.pack.model.fit(
+        history = pack.model.fit(
             ((x, y[:, columns]) for x, y in batches),
             steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
             shuffle=False,  # the batches come in their order
@@ -343,16 +282,55 @@ class PackTrainer:
             epochs=self.epochs,
             verbose=0,
         ).history
-        test = self.pack.model.evaluate(EvaluationBatches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
+        test = pack.model.evaluate(EvaluationBatches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
         wall_time = (time.perf_counter() - start) / k
-        return [self._outcome(config, branch_history(history, b), test, b, wall_time) for b, config in enumerate(configs)]
+        outcomes = [(config, self._outcome(branch_history(history, b), test, b, wall_time)) for b, config in enumerate(configs)]
+        return (outcomes, pack.trained_branches()) if return_models else outcomes
 
-    def _outcome(self, config, history, test, branch, wall_time):
+    def _outcome(self, history, test, branch, wall_time):
         failure = training.failure(history, self.epochs)
         if failure:
-            return Outcome(config, "failed", {}, failure)
+            return schema.Outcome.failed(failure)
         test_loss, test_accuracy = test["branch_loss"][branch], test["branch_accuracy"][branch]
-        return Outcome(config, "completed", training.measurements(history, test_loss, test_accuracy, wall_time))
+        return schema.Outcome("completed", training.measurements(history, test_loss, test_accuracy, wall_time))
+
+
+class PackedExecutor:
+    """Trains a study's runs in packs; run by run where packing does not apply.
+
+    The pack size follows the memory budget (`pack_size`). A process stopped
+    during a pack loses that pack only: the rows of every finished pack have
+    been recorded, and the unfinished one trains again.
+
+    Args:
+        trainer: a `PackTrainer`.
+        memory_budget: bytes a pack may use.
+        max_pack: the most branches of one pack.
+        fallback: the executor of the runs when the builder's models cannot
+            be packed (a `kreg.tuning.trials.TrialExecutor`).
+        say: prints one line (why the study falls back).
+    """
+
+    def __init__(self, trainer, memory_budget, max_pack, fallback, say):
+        self.trainer = trainer
+        self.memory_budget = memory_budget
+        self.max_pack = max_pack
+        self.fallback = fallback
+        self.say = say
+
+    def run(self, todo, record):
+        if not todo:
+            return
+        trained = 0
+        try:
+            size = pack_size(self.trainer.branch_memory(todo[0]), len(todo), self.memory_budget, self.max_pack)
+            for pack in plan_packs(todo, size):
+                for config, outcome in self.trainer.run(pack):
+                    record(config, outcome, "packed")
+                trained += len(pack)
+        except NotPackableError as e:  # raised before its pack trains
+            self.say(f"kreg: training run by run: packing does not apply: {e}")
+            self.fallback.run(todo[trained:], record)
 
 
 class EvaluationBatches(keras.utils.PyDataset):

@@ -22,7 +22,9 @@ import math
 
 import numpy as np
 
+from kreg import checks
 from kreg.tuning import ledger
+from kreg.tuning import schema
 
 VERDICTS = (
     "remove",
@@ -32,32 +34,6 @@ VERDICTS = (
     "slightly increase",
     "significantly increase",
 )
-# metric name -> (row column, direction)
-METRICS = {
-    "val_loss": ("final_val_loss", "min"),
-    "val_accuracy": ("final_val_accuracy", "max"),
-    "best_val_loss": ("best_val_loss", "min"),
-    "best_val_accuracy": ("best_val_accuracy", "max"),
-    "test_loss": ("test_loss", "min"),
-    "test_accuracy": ("test_accuracy", "max"),
-}
-METRIC_TITLES = {
-    "val_loss": "final-epoch validation loss",
-    "val_accuracy": "final-epoch validation accuracy",
-    "best_val_loss": "best-epoch validation loss",
-    "best_val_accuracy": "best-epoch validation accuracy",
-    "test_loss": "test loss",
-    "test_accuracy": "test accuracy",
-}
-
-
-def check_metric(metric):
-    """Returns `(column, direction)` for a metric name or raises ValueError."""
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    return METRICS[metric]
-
-
 def t_interval(values, confidence=0.95):
     """Student-t confidence interval of the mean; infinite for fewer than 2 values."""
     from scipy import stats
@@ -151,7 +127,7 @@ class Recommendation:
         lo_t, hi_t = self.interval_t
         lo_b, hi_b = self.interval_bootstrap
         text = (
-            f"Recommendation{subject} ({METRIC_TITLES[self.metric]}, {self.seeds} paired seeds): "
+            f"Recommendation{subject} ({schema.metric(self.metric).title}, {self.seeds} paired seeds): "
             f"without {name} the best dropout rate is {self.best_rate_without:g} "
             f"({self.metric} {self.best_score_without:.4g}); with {name} "
             f"(order {self.best_order_with}) it is {self.best_rate_with:g} "
@@ -178,7 +154,7 @@ class Recommendation:
         return text
 
 
-def recommend(results, metric="val_loss", norm="batch", confidence=0.95, large_shift=0.2):
+def recommend(results, metric=schema.DEFAULT_METRIC, norm="batch", confidence=0.95, large_shift=0.2):
     """Turns a study's runs into a `Recommendation`.
 
     Args:
@@ -201,9 +177,10 @@ def recommend(results, metric="val_loss", norm="batch", confidence=0.95, large_s
     print(rec)
     ```
     """
-    column, direction = check_metric(metric)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    measure = schema.metric(metric)
+    column, direction = measure.column, measure.direction
+    checks.check_in_range("confidence", confidence, 0, 1)
+    checks.check_positive("large_shift", large_shift)
     if isinstance(results, str):
         results = ledger.results(results)
     groups = group_by_config(results, column)

@@ -7,6 +7,7 @@ import numpy as np
 
 from kreg.tuning import ledger
 from kreg.tuning import recommendation
+from kreg.tuning import schema
 
 REPORT_FILES = ("report.md", "results.csv", "results.json", "metric_vs_rate.png", "rate_order_heatmap.png")
 
@@ -15,14 +16,14 @@ def _setting(norm, order):
     return "no norm" if norm == "none" else f"{norm}: {order}"
 
 
-def summary_table(rows, metric="val_loss", confidence=0.95):
+def summary_table(rows, metric=schema.DEFAULT_METRIC, confidence=0.95):
     """Mean and interval half-width of `metric` over seeds per configuration.
 
     Returns:
         A list of dicts `{norm, order, rate, n, mean, half_width}` sorted by
         setting then rate (`half_width` is NaN below two seeds).
     """
-    column, _ = recommendation.check_metric(metric)
+    column = schema.metric(metric).column
     table = []
     for (norm, order, rate), by_seed in sorted(
         recommendation.group_by_config(rows, column).items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1]), kv[0][2])
@@ -37,7 +38,7 @@ def summary_table(rows, metric="val_loss", confidence=0.95):
 
 
 def _better(metric):
-    return "lower" if recommendation.check_metric(metric)[1] == "min" else "higher"
+    return "lower" if schema.metric(metric).direction == "min" else "higher"
 
 
 def _settings(table):
@@ -62,8 +63,8 @@ def plot_metric_vs_rate(table, metric, path):
         ax.fill_between(rates, means - half, means + half, color=line.get_color(), alpha=0.15)
     ax.set_xticks(sorted({t["rate"] for t in table}))
     ax.set_xlabel("dropout rate")
-    ax.set_ylabel(f"{recommendation.METRIC_TITLES[metric]} ({_better(metric)} is better)")
-    ax.set_title(f"{recommendation.METRIC_TITLES[metric]} vs dropout rate (mean, 95% CI over seeds)")
+    ax.set_ylabel(f"{schema.metric(metric).title} ({_better(metric)} is better)")
+    ax.set_title(f"{schema.metric(metric).title} vs dropout rate (mean, 95% CI over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(title="normalization: order")
     fig.tight_layout()
@@ -89,14 +90,14 @@ def plot_rate_order_heatmap(table, metric, path):
     ax.set_yticks(range(len(settings)), [_setting(*s) for s in settings])
     ax.set_xlabel("dropout rate")
     ax.set_ylabel("normalization: order")
-    ax.set_title(f"mean {recommendation.METRIC_TITLES[metric]} over seeds ({_better(metric)} is better)")
+    ax.set_title(f"mean {schema.metric(metric).title} over seeds ({_better(metric)} is better)")
     middle = np.nanmean(grid)
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
             if np.isfinite(grid[i, j]):
                 color = "black" if grid[i, j] > middle else "white"
                 ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", color=color, fontsize=8)
-    fig.colorbar(image, ax=ax, label=recommendation.METRIC_TITLES[metric])
+    fig.colorbar(image, ax=ax, label=schema.metric(metric).title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -115,7 +116,7 @@ def _markdown(rows, table, metric, recommendation_text):
         ]
     lines += ["## Recommendation", "", recommendation_text, ""]
     lines += [
-        f"## {recommendation.METRIC_TITLES[metric]} per rate and normalization",
+        f"## {schema.metric(metric).title} per rate and normalization",
         "",
         "Mean over seeds +/- half-width of the 95% t interval.",
         "",
@@ -125,7 +126,7 @@ def _markdown(rows, table, metric, recommendation_text):
     for t in table:
         ci = "" if math.isnan(t["half_width"]) else f" +/- {t['half_width']:.4f}"
         lines.append(f"| {_setting(t['norm'], t['order'])} | {t['rate']:g} | {t['n']} | {t['mean']:.4f}{ci} |")
-    _, direction = recommendation.check_metric(metric)
+    direction = schema.metric(metric).direction
     pick = min if direction == "min" else max
     lines += ["", "## Order comparison", "", "Best rate of each setting (mean over seeds).", ""]
     lines += ["| normalization: order | best rate | mean +/- 95% CI |", "|---|---|---|"]
@@ -153,7 +154,7 @@ def _markdown(rows, table, metric, recommendation_text):
     return "\n".join(lines)
 
 
-def report(results, out_dir, metric="val_loss"):
+def report(results, out_dir, metric=schema.DEFAULT_METRIC):
     """Writes a study's report.
 
     Args:
@@ -172,7 +173,7 @@ def report(results, out_dir, metric="val_loss"):
     kreg.tuning.report(kreg.tuning.results("kreg-study"), "kreg-study")
     ```
     """
-    recommendation.check_metric(metric)
+    schema.metric(metric)
     if isinstance(results, str):
         results = ledger.results(results)
     os.makedirs(out_dir, exist_ok=True)

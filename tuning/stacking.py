@@ -295,12 +295,11 @@ class Pack:
     Attributes:
         model: the `keras.Model` of the pack (input `(B, seeds, *example)`,
             output `(B, K, classes)`).
-        branches: the K branch models.
     """
 
     def __init__(self, model, branches, pairs):
         self.model = model
-        self.branches = branches
+        self._branches = branches
         self._pairs = pairs
 
     def load_branches(self):
@@ -308,13 +307,13 @@ class Pack:
         for stacked, sources in self._pairs:
             stacked.assign(ops.stack([s.value for s in sources]))
 
-    def save_branches(self):
-        """Copies the pack's variables back into the branch models (trained
-        weights, batch norm statistics); returns the branch models."""
+    def trained_branches(self):
+        """The K branch models, holding the pack's current variables
+        (trained weights, batch norm statistics)."""
         for stacked, sources in self._pairs:
             for k, source in enumerate(sources):
                 source.assign(stacked[k])
-        return self.branches
+        return list(self._branches)
 
 
 def pack_model(branches, columns, num_seeds):

@@ -5,7 +5,8 @@ import time
 
 import keras
 import numpy as np
-from keras_tuner import errors
+
+from kreg.tuning import schema
 
 EVAL_BATCH_SIZE = 1024
 
@@ -21,7 +22,7 @@ def measurements(history, test_loss, test_accuracy, wall_time):
         wall_time: seconds spent training and evaluating.
 
     Returns:
-        A dict with `kreg.tuning.ledger.METRIC_COLUMNS`: final-epoch train and
+        A dict with `kreg.tuning.schema.MEASURED_COLUMNS`: final-epoch train and
         validation metrics, best-epoch validation metrics (`best_epoch`
         counts from 1, chosen by validation loss), the generalization gap
         (final train accuracy - final validation accuracy), test metrics and
@@ -155,11 +156,9 @@ def fit_and_measure(model, data, epochs, batch_size, seed, callbacks=()):
         callbacks: further Keras callbacks (e.g. a heartbeat).
 
     Returns:
-        The dict of `measurements`.
-
-    Raises:
-        keras_tuner.errors.FailedTrialError: the loss became NaN or infinite
-            (the run is recorded as failed, the study goes on).
+        A `kreg.tuning.schema.Outcome`: completed with the `measurements`,
+        or failed when the loss became NaN or infinite (the study records
+        it and goes on).
     """
     start = time.perf_counter()
     history = seeded_fit(
@@ -174,6 +173,6 @@ def fit_and_measure(model, data, epochs, batch_size, seed, callbacks=()):
     )
     message = failure(history, epochs)
     if message:
-        raise errors.FailedTrialError(message)
+        return schema.Outcome.failed(message)
     test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH_SIZE, verbose=0)
-    return measurements(history, test_loss, test_accuracy, time.perf_counter() - start)
+    return schema.Outcome("completed", measurements(history, test_loss, test_accuracy, time.perf_counter() - start))

@@ -31,7 +31,7 @@ def test_tune_then_report(tmp_path, capsys):
         (["tune", "mlp", "digits", "--tuner", "sgd"], "tuner must be one of"),
         (["tune", "mlp", "digits", "--metric", "f1"], "metric must be one of"),
         (["tune", "mlp", "digits", "--rates", "0.2", "1.5"], "got 1.5"),
-        (["tune", "mlp", "digits", "--seeds", "0"], "seeds must be >= 1"),
+        (["tune", "mlp", "digits", "--seeds", "0"], "seeds must be an int >= 1, got 0"),
         (["tune", "mlp", "digits", "--norms", "none", "instance"], "got 'instance'"),
         (["tune", "mlp", "digits", "--distributed", "0"], "--distributed must be >= 1 worker, got 0"),
         (["report", "nowhere-at-all"], "holds no kreg study"),
@@ -79,6 +79,41 @@ def test_executor_choice_reaches_the_study(tmp_path, capsys, monkeypatch):
         cli.main(["tune", "mlp", "digits", "--executor", "fast"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def test_a_study_error_that_is_no_conflict_exits_1(tmp_path, capsys, monkeypatch):
+    def broken(self):
+        raise ValueError("a bad value deep inside")
+
+    monkeypatch.setattr(tuning.Study, "run", broken)
+    assert cli.main(["tune", "mlp", "digits", *TINY, "--out", str(tmp_path / "s")]) == 1
+    assert "the study failed: ValueError: a bad value deep inside" in capsys.readouterr().err
+
+
+def test_every_tune_option_reaches_the_study_and_the_distributed_commands(capsys, monkeypatch):
+    given = [
+        "--rates", "0", "0.25", "--norms", "none", "layer", "--orders", "act-norm-drop", "--seeds", "3",
+        "--epochs", "4", "--batch-size", "16", "--tuner", "random", "--max-trials", "5", "--metric", "val_accuracy",
+        "--trial-timeout", "30", "--executor", "sequential", "--quiet",
+    ]
+    assert sorted(flag for flag in given if flag.startswith("--")) == sorted(flag for flag, _, _ in cli.TUNE_OPTIONS)
+    settings = []
+    monkeypatch.setattr(cli, "_run_study", lambda study_settings, out: settings.append((study_settings, out)) or 0)
+    assert cli.main(["tune", "mlp", "wine", *given, "--out", "o"]) == 0
+    assert settings == [
+        (
+            dict(model="mlp", dataset="wine", rates=[0.0, 0.25], norms=["none", "layer"], orders=["act-norm-drop"], seeds=3,
+                 epochs=4, batch_size=16, tuner="random", max_trials=5, metric="val_accuracy", trial_timeout=30.0,
+                 executor="sequential", quiet=True),
+            "o",
+        )
+    ]
+    assert cli.main(["tune", "mlp", "wine", *given, "--out", "o", "--distributed", "1"]) == 0
+    chief = [line for line in capsys.readouterr().out.splitlines() if line.startswith("KERASTUNER_TUNER_ID=chief")][0]
+    # The rebuilt command parses back to the same study.
+    repeated = chief.split(" kreg tune ")[1].split()
+    assert cli.main(["tune", *repeated]) == 0
+    assert settings[1] == settings[0]
 
 
 def test_distributed_prints_the_commands(capsys):

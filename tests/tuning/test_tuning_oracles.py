@@ -1,20 +1,23 @@
 """The ledger oracle's bookkeeping, driven directly (no training)."""
 
-import keras_tuner
 import pytest
 
 from kreg import tuning
+from kreg.tuning import ledger
 from kreg.tuning import oracles
+from kreg.tuning import schema
 
 
-def make_oracle(directory, rows=(), **hypermodel_kwargs):
-    hypermodel = tuning.RegularizationHyperModel("mlp", input_shape=(4,), num_classes=2, **hypermodel_kwargs)
-    space = keras_tuner.HyperParameters()
-    hypermodel.declare_hyperparameters(space)
-    objective = keras_tuner.Objective("final_val_loss", "min")
-    progress = oracles.Progress(hypermodel.grid_size(), quiet=True)
-    oracle = oracles.GridOracle(directory=directory, recorded=list(rows), progress=progress, objective=objective, hyperparameters=space)
-    return hypermodel, oracle
+def make_oracle(directory, rows=(), **space_kwargs):
+    space = tuning.SearchSpace(**space_kwargs)
+    keys = {row["key"] for row in rows}
+    todo = [config for config in space.configs() if space.key(config) not in keys]
+
+    def record(config, outcome, worker):
+        return ledger.record_run(directory, config, outcome, worker)
+
+    oracle = oracles.build("grid", space, schema.metric("val_loss"), 1, None, list(rows), todo, record)
+    return space, oracle
 
 
 def finish(oracle, trial, value=0.5):
@@ -23,12 +26,11 @@ def finish(oracle, trial, value=0.5):
     oracle.end_trial(trial)
 
 
-def test_grid_enumerates_every_point_with_order_only_under_a_norm(tmp_path):
-    hypermodel, oracle = make_oracle(str(tmp_path), rates=(0.0, 0.5), seeds=2, orders=("norm-act-drop", "act-norm-drop"))
-    points = oracle.grid()
-    assert len(points) == hypermodel.grid_size() == 2 * 2 + 2 * 2 * 2
-    assert all(("order" in p) == (p["norm"] != "none") for p in points)
-    assert len({tuple(sorted(p.items())) for p in points}) == len(points)
+def test_the_grid_hands_out_the_space_in_its_order(tmp_path):
+    space, oracle = make_oracle(str(tmp_path), rates=(0.0, 0.5), seeds=2, orders=("norm-act-drop", "act-norm-drop"))
+    handed = [space.config_of(oracle.create_trial(f"t{i}").hyperparameters) for i in range(len(space))]
+    assert handed == space.configs()
+    assert oracle.create_trial("t99").status == "IDLE"  # all out, none finished
 
 
 def test_every_point_is_handed_out_once_then_the_search_stops(tmp_path):
@@ -66,13 +68,27 @@ def test_a_silent_run_is_requeued_and_a_heartbeat_keeps_it(tmp_path, monkeypatch
     assert [r["worker"] for r in rows] == ["other"]
 
 
-def test_recorded_runs_are_answered_from_the_ledger(tmp_path):
+def test_recorded_runs_are_never_handed_out_again(tmp_path):
     config = {"norm": "none", "order": None, "rate": 0.0, "seed": 0}
-    row = tuning.record_run(str(tmp_path), config, {"final_val_loss": 0.25, "epochs": 1}, "completed")
+    row = tuning.record_run(str(tmp_path), config, schema.Outcome("completed", {"final_val_loss": 0.25, "epochs": 1}))
     _, oracle = make_oracle(str(tmp_path), [row], rates=(0.0, 0.5), seeds=1, norms=(None,))
-    trial = oracle.create_trial("a")
-    # The recorded point was replayed (completed with its recorded score), not handed out.
-    assert trial.hyperparameters.values["rate"] == 0.5
-    replayed = [t for t in oracle.trials.values() if t.trial_id != trial.trial_id]
-    assert [t.status for t in replayed] == ["COMPLETED"]
-    assert replayed[0].score == pytest.approx(0.25)
+    assert oracle.create_trial("a").hyperparameters.values["rate"] == 0.5
+    assert oracle.create_trial("b").status == "IDLE"
+
+
+def test_a_search_replays_its_recorded_runs_from_the_ledger(tmp_path):
+    space = tuning.SearchSpace(rates=(0.0, 0.5), seeds=1, norms=(None,))
+    config = {"norm": "none", "order": None, "rate": 0.0, "seed": 0}
+    row = tuning.record_run(str(tmp_path), config, schema.Outcome("completed", {"final_val_loss": 0.25, "epochs": 1}))
+    recorded = []
+    oracle = oracles.build("random", space, schema.metric("val_loss"), 1, 2, [row], [], lambda *run: recorded.append(run))
+    trained = []
+    while (trial := oracle.create_trial("a")).status == "RUNNING":
+        trained.append(space.config_of(trial.hyperparameters))
+        finish(oracle, trial, value=0.75)
+    # Both points were proposed; the recorded one was answered from its row
+    # (completed with its recorded score), only the other was trained.
+    assert trained == [dict(config, rate=0.5)]
+    scores = {space.config_of(t.hyperparameters)["rate"]: t.score for t in oracle.trials.values()}
+    assert scores == {0.0: pytest.approx(0.25), 0.5: pytest.approx(0.75)}
+    assert [run[0]["rate"] for run in recorded] == [0.5]

@@ -15,9 +15,8 @@ import pytest
 
 from kreg import datasets
 from kreg.tuning import hypermodel as hypermodel_module
-from kreg.tuning import ledger
 from kreg.tuning import packing
-from kreg.tuning import stacking
+from kreg.tuning import schema
 from kreg.tuning import training
 
 EPOCHS = 2
@@ -65,12 +64,12 @@ def train_alone(hypermodel, data, config):
     hypermodel.declare_hyperparameters(hp)
     hp.values.update({k: v for k, v in config.items() if v is not None})
     model = hypermodel.build(hp)
-    metrics = training.fit_and_measure(model, data, EPOCHS, BATCH_SIZE, config["seed"])
-    return metrics, [keras.ops.convert_to_numpy(w) for w in model.weights]
+    outcome = training.fit_and_measure(model, data, EPOCHS, BATCH_SIZE, config["seed"])
+    return outcome.metrics, weights_of(model)
 
 
 def assert_same_run(packed_metrics, packed_weights, alone_metrics, alone_weights):
-    for name in ledger.METRIC_COLUMNS:
+    for name in schema.MEASURED_COLUMNS:
         if name == "wall_time":
             continue
         assert packed_metrics[name] == pytest.approx(alone_metrics[name], abs=ATOL), (name, packed_metrics, alone_metrics)
@@ -86,9 +85,8 @@ CONFIGS = [
 ]
 
 
-def trained_weights(trainer, k):
-    """Branch k's weights as the pack trained them, in the order of its model's weights."""
-    return [keras.ops.convert_to_numpy(w) for w in trainer.pack.save_branches()[k].weights]
+def weights_of(model):
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
 
 
 def test_a_pack_trains_each_branch_as_it_trains_alone(data):
@@ -96,21 +94,20 @@ def test_a_pack_trains_each_branch_as_it_trains_alone(data):
     trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
     # Two seeds in one pack: each branch sees its own seed's batch order.
     configs = [dict(c, seed=seed) for seed in (1, 0) for c in CONFIGS]
-    outcomes = trainer.run(configs)
-    for k, (config, outcome) in enumerate(zip(configs, outcomes)):
-        assert outcome.config == config and outcome.status == "completed"
-        assert set(outcome.metrics) == set(ledger.METRIC_COLUMNS)
-        alone_metrics, alone_weights = train_alone(hypermodel, data, config)
-        assert_same_run(outcome.metrics, trained_weights(trainer, k), alone_metrics, alone_weights)
+    outcomes, models = trainer.run(configs, return_models=True)
+    for (config, outcome), packed_config, model in zip(outcomes, configs, models):
+        assert config == packed_config and outcome.status == "completed"
+        assert set(outcome.metrics) == set(schema.MEASURED_COLUMNS)
+        assert_same_run(outcome.metrics, weights_of(model), *train_alone(hypermodel, data, config))
     # Different dropout rates, norms and seeds really make different branches.
-    assert len({round(o.metrics["final_train_loss"], 6) for o in outcomes}) == len(outcomes)
+    assert len({round(o.metrics["final_train_loss"], 6) for _, o in outcomes}) == len(outcomes)
 
 
 def test_a_pack_of_one_reports_like_a_run_alone(data):
     config = dict(norm="batch", order="norm-act-drop", rate=0.3, seed=0)
     trainer = packing.PackTrainer(make_hypermodel(data), data, EPOCHS, BATCH_SIZE)
-    (outcome,) = trainer.run([config])
-    assert_same_run(outcome.metrics, trained_weights(trainer, 0), *train_alone(trainer.hypermodel, data, config))
+    [(_, outcome)], [model] = trainer.run([config], return_models=True)
+    assert_same_run(outcome.metrics, weights_of(model), *train_alone(trainer.hypermodel, data, config))
 
 
 def nan_builder(input_shape, num_classes, rate, seed, norm=None, order=None):
@@ -127,14 +124,16 @@ def test_a_nan_branch_fails_alone_and_the_others_train_on(data):
     hypermodel = make_hypermodel(data, model=nan_builder, model_kwargs={})
     configs = [dict(norm="none", order=None, rate=r, seed=0) for r in (0.0, 0.5, 0.3)]
     trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
-    healthy, broken, other = trainer.run(configs)
+    outcomes, models = trainer.run(configs, return_models=True)
+    broken = outcomes[1][1]
     assert broken.status == "failed" and broken.metrics == {}
     assert broken.message == "the loss became NaN or infinite in epoch 1"
     # The summed loss was NaN from the first step on: the other branches
     # still match their runs alone, bit for bit up to float tolerance.
-    for outcome, k in ((healthy, 0), (other, 2)):
+    for k in (0, 2):
+        config, outcome = outcomes[k]
         assert outcome.status == "completed"
-        assert_same_run(outcome.metrics, trained_weights(trainer, k), *train_alone(hypermodel, data, outcome.config))
+        assert_same_run(outcome.metrics, weights_of(models[k]), *train_alone(hypermodel, data, config))
 
 
 def residual_builder(input_shape, num_classes, rate, seed, norm=None, order=None):
@@ -150,10 +149,10 @@ def test_branches_that_are_no_chain_train_whole_and_still_as_alone(data):
     hypermodel = make_hypermodel(data, model=residual_builder, model_kwargs={})
     configs = [dict(norm="none", order=None, rate=r, seed=s) for s in (0, 1) for r in (0.0, 0.5)]
     trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
-    outcomes = trainer.run(configs)
-    assert any(isinstance(layer, stacking.PerBranch) for layer in trainer.pack.model.layers)
-    for k, outcome in enumerate(outcomes):
-        assert_same_run(outcome.metrics, trained_weights(trainer, k), *train_alone(hypermodel, data, outcome.config))
+    outcomes, models = trainer.run(configs, return_models=True)
+    # Each branch is its whole model: the pack's structure is the branches'.
+    for (config, outcome), model in zip(outcomes, models):
+        assert_same_run(outcome.metrics, weights_of(model), *train_alone(hypermodel, data, config))
 
 
 def test_branch_memory_counts_parameters_and_activations():
@@ -182,7 +181,7 @@ def test_pack_size_respects_the_memory_budget():
     assert packing.pack_size(branch, 50, memory_budget=100 * branch, max_pack=7) == 7
     # The default budget is 4 GiB.
     assert packing.pack_size(2**30, 9) == 4
-    with pytest.raises(ValueError, match=r"memory_budget must be a positive number of bytes, got -1"):
+    with pytest.raises(ValueError, match=r"memory_budget must be a finite number > 0, got -1"):
         packing.pack_size(branch, 9, memory_budget=-1)
     with pytest.raises(ValueError, match=r"max_pack must be an int >= 1, got 0"):
         packing.pack_size(branch, 9, max_pack=0)

@@ -107,12 +107,12 @@ def test_a_model_that_is_no_chain_runs_whole_per_branch():
         np.testing.assert_allclose(packed[:, k], keras.ops.convert_to_numpy(branch(x[:, k])), rtol=1e-6)
 
 
-def test_save_branches_writes_the_stacked_weights_back():
+def test_trained_branches_hold_the_stacked_weights():
     branches, columns, _ = branches_and_inputs()
     pack = stacking.pack_model(branches, columns, num_seeds=2)
     for variable in pack.model.trainable_variables:
         variable.assign(variable + 1.0)
-    trained = pack.save_branches()
+    trained = pack.trained_branches()
     assert all(a is b for a, b in zip(trained, branches))
     dense = pack.model.get_layer("stacked_dense_0_0")
     np.testing.assert_array_equal(

@@ -7,8 +7,8 @@ from study_process import TINY_STUDY
 
 from kreg import models
 from kreg import tuning
-from kreg.tuning import ledger
 from kreg.tuning import packing
+from kreg.tuning import schema
 
 
 def grid_points(rates=(0.0, 0.5), seeds=(0, 1), orders=("norm-act-drop",)):
@@ -42,12 +42,8 @@ def test_grid_runs_every_point_once_and_resumes_without_training(tmp_path):
 def test_same_seed_same_initial_weights_with_and_without_bn():
     # The paired comparison rests on this: the builder gets the same seed.
     hypermodel = tuning.RegularizationHyperModel("mlp", input_shape=(64,), num_classes=10, seeds=2)
-    a = hypermodel.builder(input_shape=(64,), num_classes=10, **hypermodel.overrides({"norm": "none", "rate": 0.1, "seed": 1}))
-    b = hypermodel.builder(
-        input_shape=(64,),
-        num_classes=10,
-        **hypermodel.overrides({"norm": "batch", "order": "norm-act-drop", "rate": 0.1, "seed": 1}),
-    )
+    a = hypermodel.build_model({"norm": "none", "order": None, "rate": 0.1, "seed": 1})
+    b = hypermodel.build_model({"norm": "batch", "order": "norm-act-drop", "rate": 0.1, "seed": 1})
     kernels = [keras.ops.convert_to_numpy(m.get_layer("block_1").dense.kernel) for m in (a, b)]
     assert (kernels[0] == kernels[1]).all()
 
@@ -78,7 +74,7 @@ def test_a_different_study_is_refused_and_nothing_is_lost(tmp_path):
     directory = str(tmp_path / "s")
     settings = dict(TINY_STUDY, norms=(None,), rates=(0.0,))
     rows = tuning.Study(directory=directory, **settings).run()
-    with pytest.raises(ValueError, match=r"holds a different study \(rates: \[0\.0\] there, \[0\.0, 0\.5\] here"):
+    with pytest.raises(tuning.StudyConflictError, match=r"holds a different study \(rates: \[0\.0\] there, \[0\.0, 0\.5\] here"):
         tuning.Study(directory=directory, **dict(settings, rates=(0.0, 0.5))).run()
     with pytest.raises(ValueError, match=r"different study \(dataset: 'digits' there, 'wine' here"):
         tuning.Study(directory=directory, **dict(settings, dataset="wine")).run()
@@ -109,15 +105,17 @@ def test_a_foreign_directory_is_refused(tmp_path):
         ({"dataset": "digitz"}, r"Unknown dataset 'digitz'"),
         ({"tuner": "sgd"}, r"tuner must be one of .*got 'sgd'"),
         ({"metric": "f1"}, r"metric must be one of .*got 'f1'"),
-        ({"rates": (0.0, 1.0)}, r"rates must be numbers in \[0, 1\), got 1\.0"),
-        ({"rates": (-0.1,)}, r"rates must be numbers in \[0, 1\), got -0\.1"),
-        ({"seeds": 0}, r"seeds must be >= 1 .*got 0"),
-        ({"norms": (None, "instance")}, r"norms must be taken from .*got 'instance'"),
+        ({"rates": (0.0, 1.0)}, r"rates must be in \[0, 1\), got 1\.0"),
+        ({"rates": (-0.1,)}, r"rates must be in \[0, 1\), got -0\.1"),
+        ({"seeds": 0}, r"seeds must be an int >= 1, got 0"),
+        ({"norms": (None, "instance")}, r"norms must be one of .*got 'instance'"),
         ({"orders": ("norm-act-act",)}, r"orders must be .*got 'norm-act-act'"),
         ({"epochs": 0}, r"epochs must be an int >= 1, got 0"),
-        ({"executor": "fast"}, r"executor must be one of \('auto', 'packed', 'sequential'\), got 'fast'"),
+        ({"executor": "fast"}, r"executor must be one of 'auto', 'packed', 'sequential', got 'fast'"),
         ({"max_pack": 0}, r"max_pack must be an int >= 1, got 0"),
-        ({"memory_budget": -1}, r"memory_budget must be a positive number of bytes, got -1"),
+        ({"memory_budget": -1}, r"memory_budget must be a finite number > 0, got -1"),
+        ({"learning_rate": -1}, r"learning_rate must be a finite number > 0, got -1"),
+        ({"quiet": "no"}, r"quiet must be True or False, got 'no'"),
     ],
 )
 def test_bad_input_is_refused_before_touching_disk(tmp_path, override, message):
@@ -145,7 +143,7 @@ def test_packed_and_sequential_studies_record_the_same_rows_and_recommend_alike(
         assert p["status"] == s["status"] == "completed"
         # Same initial weights, batches and dropout masks: the same numbers up
         # to float rounding (2 epochs of 9 steps, float32).
-        for name in ledger.METRIC_COLUMNS:
+        for name in schema.MEASURED_COLUMNS:
             if name != "wall_time":
                 assert p[name] == pytest.approx(s[name], abs=1e-5), (name, p, s)
     a, b = tuning.recommend(packed), tuning.recommend(sequential)
@@ -163,11 +161,11 @@ def test_a_study_stopped_during_a_pack_keeps_the_finished_packs(tmp_path, monkey
     run = packing.PackTrainer.run
     packs = []
 
-    def stopped_at_the_second_pack(self, configs):
+    def stopped_at_the_second_pack(self, configs, **kwargs):
         packs.append(configs)
         if len(packs) == 2:
             raise KeyboardInterrupt  # the process dies while the second pack trains
-        return run(self, configs)
+        return run(self, configs, **kwargs)
 
     monkeypatch.setattr(packing.PackTrainer, "run", stopped_at_the_second_pack)
     with pytest.raises(KeyboardInterrupt):

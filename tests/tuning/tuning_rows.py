@@ -6,14 +6,16 @@ each seed, and hence each paired difference, is known exactly.
 """
 
 from kreg.tuning import ledger
+from kreg.tuning import schema
+from kreg.tuning import space
 
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def _row(norm, order, rate, seed, value):
     config = {"norm": norm, "order": order, "rate": rate, "seed": seed}
-    row = {"key": ledger.run_key(config), "status": "completed", **config}
-    row.update({name: None for name in ledger.METRIC_COLUMNS})
+    row = {"key": space.run_key(config), "status": "completed", **config}
+    row.update({name: None for name in schema.MEASURED_COLUMNS})
     row.update(
         epochs=3,
         final_val_loss=value,

@@ -1,7 +1,8 @@
 """The `kreg` command.
 
 Parsing is cheap: every floor (the zoo, the tuning machinery) is imported
-lazily inside the handler that needs it, so `kreg --help` does not load Keras.
+lazily inside the handler that needs it, so `kreg --help` does not load Keras;
+a command loads Keras once, quietly (`quiet_backend_import`).
 
     kreg study                        the default study (mlp on digits)
     kreg tune MODEL DATASET [...]     a study of your choice
@@ -10,6 +11,8 @@ lazily inside the handler that needs it, so `kreg --help` does not load Keras.
 """
 
 import argparse
+import contextlib
+import os
 import sys
 
 
@@ -261,12 +264,47 @@ def build_parser():
     return parser
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Sends what is written to file descriptor 2 to /dev/null meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_backend_import():
+    """Imports Keras, and TensorFlow where it is the backend, without
+    TensorFlow's C++ start-up lines (CUDA stubs, CPU features, oneDNN).
+
+    TensorFlow writes them before its logging can be configured, so they
+    cannot be filtered: stderr is silenced while TensorFlow loads. Later C++
+    logging is kept to warnings and errors (`TF_CPP_MIN_LOG_LEVEL=2`). A
+    user who set `TF_CPP_MIN_LOG_LEVEL` sees everything TensorFlow prints.
+    Python warnings and errors are not affected: an import error is raised
+    after stderr is back.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "keras" in sys.modules:
+        import keras  # noqa: F401
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    with _quiet_stderr():
+        import keras  # noqa: F401
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    quiet_backend_import()
     return args.handler(args) or 0
 
 

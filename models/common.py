@@ -11,6 +11,8 @@ import numbers
 import keras
 from keras import layers
 
+from kreg.checks import check_seed
+
 
 class Seeds:
     """Hands out distinct per-layer seeds derived from one model seed.
@@ -26,11 +28,7 @@ class Seeds:
     """
 
     def __init__(self, seed):
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-        ):
-            raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
-        self.seed = seed
+        self.seed = check_seed("seed", seed)
         self.count = 0
 
     def next(self):

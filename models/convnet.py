@@ -4,8 +4,8 @@ import keras
 from keras import layers
 
 from kreg.layers import Conv2DBlock
-from kreg.layers.checks import check_positive_int
-from kreg.layers.checks import check_rate
+from kreg.checks import check_positive_int
+from kreg.checks import check_rate
 from kreg.models.common import Seeds
 from kreg.models.common import check_image_shape
 from kreg.models.common import classifier
@@ -41,7 +41,7 @@ def convnet(
         num_classes: number of output classes.
         width: filters of the first stage.
         depth: number of stages (each halves height and width).
-        rate: dropout rate inside every Conv2DBlock, in [0, 1).
+        rate: dropout rate inside every Conv2DBlock, in [0, 1); 0 with `dropout=None`.
         head_rate: dropout rate before the classifier, in [0, 1).
         norm: "batch", "layer", "group" or None.
         order: the block order, e.g. "norm-act-drop".
@@ -53,9 +53,9 @@ def convnet(
         An uncompiled `keras.Model` (softmax output).
     """
     seeds = Seeds(seed)
-    width = check_positive_int(width, "width")
-    depth = check_positive_int(depth, "depth")
-    head_rate = check_rate(head_rate, "head_rate")
+    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth)
+    head_rate = check_rate("head_rate", head_rate)
     check_image_shape("convnet", input_shape, depth)
     inputs = keras.Input(input_shape, name="inputs")
     x = inputs

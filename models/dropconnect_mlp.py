@@ -4,7 +4,7 @@ import keras
 
 from kreg.layers import DropConnectDense
 from kreg.layers import NormDropout
-from kreg.layers.checks import check_positive_int
+from kreg.checks import check_positive_int
 from kreg.models.common import Seeds
 from kreg.models.common import classifier
 from kreg.models.common import flat_input
@@ -48,8 +48,8 @@ def dropconnect_mlp(
         An uncompiled `keras.Model` (softmax output).
     """
     seeds = Seeds(seed)
-    width = check_positive_int(width, "width")
-    depth = check_positive_int(depth, "depth")
+    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth)
     inputs, x = flat_input(input_shape)
     for i in range(1, depth + 1):
         x = DropConnectDense(

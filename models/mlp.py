@@ -3,7 +3,7 @@
 import keras
 
 from kreg.layers import DenseBlock
-from kreg.layers.checks import check_positive_int
+from kreg.checks import check_positive_int
 from kreg.models.common import Seeds
 from kreg.models.common import classifier
 from kreg.models.common import flat_input
@@ -38,7 +38,7 @@ def mlp(
         num_classes: number of output classes.
         width: units of every hidden layer.
         depth: number of hidden DenseBlocks.
-        rate: dropout rate in [0, 1).
+        rate: dropout rate in [0, 1); 0 with `dropout=None`.
         norm: "batch", "layer", "group" or None.
         order: the block order, e.g. "norm-act-drop" or "act-drop-norm".
         dropout: "standard", "gaussian", "uniform", "alpha" or None.
@@ -49,8 +49,8 @@ def mlp(
         An uncompiled `keras.Model` (softmax output).
     """
     seeds = Seeds(seed)
-    width = check_positive_int(width, "width")
-    depth = check_positive_int(depth, "depth")
+    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth)
     inputs, x = flat_input(input_shape)
     for i in range(1, depth + 1):
         x = DenseBlock(

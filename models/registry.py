@@ -17,8 +17,8 @@ import difflib
 import fnmatch
 import inspect
 
+from kreg.checks import check_positive_int
 from kreg.models import manifest
-from kreg.layers.checks import check_positive_int
 from kreg.models.common import check_input_shape
 
 INPUT_KINDS = ("vector", "image")
@@ -171,7 +171,7 @@ def create(name, input_shape=None, num_classes=None, **overrides):
     signature = _signature_defaults(registered.function)
     input_shape = check_input_shape(signature["input_shape"] if input_shape is None else input_shape)
     num_classes = check_positive_int(
-        signature["num_classes"] if num_classes is None else num_classes, "num_classes"
+        "num_classes", signature["num_classes"] if num_classes is None else num_classes
     )
     return registered.function(input_shape=input_shape, num_classes=num_classes, **overrides)
 

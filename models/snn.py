@@ -3,7 +3,7 @@
 import keras
 
 from kreg.layers import DenseBlock
-from kreg.layers.checks import check_positive_int
+from kreg.checks import check_positive_int
 from kreg.models.common import Seeds
 from kreg.models.common import classifier
 from kreg.models.common import flat_input
@@ -39,7 +39,7 @@ def snn(
         num_classes: number of output classes.
         width: units of every hidden layer.
         depth: number of hidden layers.
-        rate: dropout rate in [0, 1) (the paper uses 0.05 to 0.1).
+        rate: dropout rate in [0, 1) (the paper uses 0.05 to 0.1); 0 with `dropout=None`.
         dropout: "alpha" (keeps the SELU fixed point), or another NormDropout kind.
         activation: a Keras activation name.
         initializer: the kernels' initializer name.
@@ -49,8 +49,8 @@ def snn(
         An uncompiled `keras.Model` (softmax output).
     """
     seeds = Seeds(seed)
-    width = check_positive_int(width, "width")
-    depth = check_positive_int(depth, "depth")
+    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth)
     inputs, x = flat_input(input_shape)
     for i in range(1, depth + 1):
         x = DenseBlock(

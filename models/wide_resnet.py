@@ -5,7 +5,7 @@ from keras import layers
 
 from kreg.layers import Conv2DBlock
 from kreg.layers import NormDropout
-from kreg.layers.checks import check_positive_int
+from kreg.checks import check_positive_int
 from kreg.models.common import Seeds
 from kreg.models.common import check_image_shape
 from kreg.models.common import classifier
@@ -44,7 +44,7 @@ def wide_resnet(
         num_classes: number of output classes.
         depth: 6n + 4 (10, 16, 22, 28, ...).
         width: the widening factor k.
-        rate: dropout rate between the two convolutions of a block, in [0, 1).
+        rate: dropout rate between the two convolutions of a block, in [0, 1); 0 with `dropout=None`.
         norm: "batch", "layer", "group" or None.
         order: the order inside the block's middle NormDropout.
         dropout: "standard", "spatial", "gaussian", "uniform", "alpha" or None.
@@ -55,8 +55,8 @@ def wide_resnet(
         An uncompiled `keras.Model` (softmax output).
     """
     seeds = Seeds(seed)
-    depth = check_positive_int(depth, "depth")
-    width = check_positive_int(width, "width")
+    depth = check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
     if depth < 10 or (depth - 4) % 6:
         raise ValueError(f"depth must be 6n + 4 with n >= 1 (10, 16, 22, ...), got {depth}")
     check_image_shape("wide_resnet", input_shape, 2)

@@ -1,12 +1,11 @@
-"""What the inference tools share: argument checks, batching, finding BN layers."""
-
-import numbers
+"""What the inference tools share: model checks, batching, finding BN layers."""
 
 import keras
 import numpy as np
 from keras import tree
 
-from kreg.layers.checks import check_positive_int
+from kreg.checks import check_positive_int
+from kreg.keras_compat import flatten_layers
 
 
 def check_model(model):
@@ -22,23 +21,14 @@ def check_batch_size(batch_size, allow_none):
     """Returns `batch_size` as an int (or None where allowed), else raises."""
     if batch_size is None and allow_none:
         return None
-    return check_positive_int(batch_size, "batch_size")
-
-
-def check_seed(seed):
-    """Returns `seed` (None or an int >= 0), else raises `ValueError`."""
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0
-    ):
-        raise ValueError(f"seed must be None or an integer >= 0, got {seed!r}")
-    return seed
+    return check_positive_int("batch_size", batch_size)
 
 
 def batchnorm_layers(model):
     """Every `BatchNormalization` in `model`, nested blocks and models included."""
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
+        for layer in flatten_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
 

@@ -6,11 +6,13 @@ from collections import Counter
 from collections import defaultdict
 
 import keras
-from keras.src.models.functional import Functional
 
+from kreg.checks import check_bool
 from kreg.inference.common import check_model
-from kreg.layers import Conv2DBlock
-from kreg.layers import DenseBlock
+from kreg.keras_compat import graph_nodes
+from kreg.keras_compat import is_functional
+from kreg.keras_compat import producing_layer
+from kreg.layers.linear_block import LinearBlock
 from kreg.ops.batchnorm_folding import fold_batchnorm_weights
 
 _LINEAR = (
@@ -57,9 +59,10 @@ def fold_batchnorm(model, return_report=False):
       linear activation, called once, whose output nothing but the BN reads
       (and that is not a model output);
     - the BN normalizes the last (channel) axis and is called once.
-    Inside a `DenseBlock` / `Conv2DBlock` whose order starts with "norm" and
-    whose norm is "batch", the folded block has "norm" removed from its order
-    and a bias (a block left with no part becomes its plain Dense / Conv2D).
+    Inside a kreg block (`DenseBlock`, `Conv2DBlock`, any `LinearBlock`)
+    whose `parts()` have a BatchNormalization right after the linear layer,
+    the folded block has "norm" removed from its order and a bias (a block
+    left with no part becomes its plain Dense / Conv2D).
     Nested Sequential / Functional models are folded inside. Every other BN
     stays as it is.
 
@@ -69,7 +72,7 @@ def fold_batchnorm(model, return_report=False):
     Args:
         model: a built Sequential or Functional `keras.Model`. Subclassed
             models are refused (they have no layer graph to rewrite).
-        return_report: if True, also return the list of decisions.
+        return_report: bool; if True, also return the list of decisions.
 
     Returns:
         The folded `keras.Model`; with `return_report=True` the pair
@@ -87,12 +90,13 @@ def fold_batchnorm(model, return_report=False):
     (['dense'], True)
     """
     check_model(model)
+    return_report = check_bool("return_report", return_report)
     folded, report = _fold_model(model, prefix="")
     return (folded, report) if return_report else folded
 
 
 def _fold_model(model, prefix):
-    if not isinstance(model, (keras.Sequential, Functional)):
+    if not isinstance(model, keras.Sequential) and not is_functional(model):
         raise TypeError(
             "fold_batchnorm needs a Sequential or Functional model, got the "
             f"subclassed model {model.name!r} ({type(model).__name__}): it has "
@@ -118,6 +122,7 @@ def _fold_model(model, prefix):
     folded_bns = {id(bn) for bn in targets.values()}
 
     pending = []  # (new layer, the weights it gets once built)
+    pending_parts = []  # (new block or linear layer, the weights of each of its parts)
     skipped = set()  # ids of the clones of folded BNs: never called
 
     def clone(layer):
@@ -125,19 +130,11 @@ def _fold_model(model, prefix):
             new, inner = _fold_model(layer, prefix=f"{prefix}{layer.name}/")
             report.extend(inner)
             return new
-        if _has_block_batchnorm(layer):
-            reason = _block_refusal(layer)
-            linear = f"{prefix}{layer.name}/{_block_linear(layer).name}"
-            bn_path = f"{prefix}{layer.name}/{layer.block.name}/{layer.block.norm_layer.name}"
-            report.append(
-                FoldDecision(bn_path, linear, reason is None, reason or f"folded into {linear!r}")
-            )
-            if reason is None:
-                new = _folded_block(layer)
-                weights = _folded_weights(_block_linear(layer), layer.block.norm_layer)
-                is_block = isinstance(new, (DenseBlock, Conv2DBlock))
-                pending.append((_block_linear(new) if is_block else new, weights))
-                return new
+        if isinstance(layer, LinearBlock):
+            folded = _fold_block(layer, prefix, report)
+            if folded is not None:
+                pending_parts.append(folded)
+                return folded[0]
         config = layer.get_config()
         if id(layer) in targets:
             config["use_bias"] = True
@@ -169,6 +166,10 @@ def _fold_model(model, prefix):
 
     for new, weights in pending:
         new.set_weights(weights)
+    for new, weights in pending_parts:
+        parts = new.parts() if isinstance(new, LinearBlock) else [new]
+        for part, values in zip(parts, weights):
+            part.set_weights(values)
     return new_model, report
 
 
@@ -186,12 +187,7 @@ def _sequential_links(model):
 
 def _functional_links(model):
     """(bn, producer of its input, refusal reason or None) for each BN of a Functional."""
-    nodes = [
-        node
-        for depth in sorted(model._nodes_by_depth, reverse=True)
-        for node in model._nodes_by_depth[depth]
-        if not node.is_input
-    ]
+    nodes = [node for node in graph_nodes(model) if not node.is_input]
     calls = Counter(id(node.operation) for node in nodes)
     readers = defaultdict(list)  # id(tensor) -> who reads it, in words
     for node in nodes:
@@ -206,7 +202,7 @@ def _functional_links(model):
         if not isinstance(bn, keras.layers.BatchNormalization):
             continue
         tensor = node.input_tensors[0]
-        before = tensor._keras_history.operation
+        before = producing_layer(tensor)
         if isinstance(before, keras.layers.InputLayer):
             before = None
         others = [reader for reader in readers[id(tensor)] if reader != repr(bn.name)]
@@ -247,38 +243,58 @@ def _linear_refusal(layer):
     return None
 
 
-def _block_linear(block):
-    return block.dense if isinstance(block, DenseBlock) else block.conv
+def _fold_block(block, prefix, report):
+    """Folds the batch norm among a `LinearBlock`'s parts, if there is one.
 
+    Appends one `FoldDecision` per batch norm among the block's parts.
 
-def _has_block_batchnorm(layer):
-    return isinstance(layer, (DenseBlock, Conv2DBlock)) and isinstance(
-        layer.block.norm_layer, keras.layers.BatchNormalization
-    )
-
-
-def _block_refusal(block):
-    """Why the block's batch norm cannot be folded (None: it can)."""
-    inner = block.block
-    if inner.order[0] != "norm":
-        return (
-            f"the block order {'-'.join(inner.order)!r} puts {inner.order[0]!r} "
-            "between the linear layer and the batch norm"
+    Returns:
+        None if nothing is folded (the block is cloned as it is), else
+        `(new_layer, weights)`: the new block (or the plain linear layer
+        when no part is left) and the weights of each of its parts.
+    """
+    linear, *rest = block.parts()
+    linear_path = f"{prefix}{block.name}/{linear.name}"
+    folded = None
+    for position, part in enumerate(rest):
+        if not isinstance(part, keras.layers.BatchNormalization):
+            continue
+        bn_path = f"{prefix}{block.name}/{block.block.name}/{part.name}"
+        reason = _block_refusal(linear, rest[:position], part)
+        if reason is None:
+            others = [p for p in rest if p is not part]
+            weights = [_folded_weights(linear, part)] + [p.get_weights() for p in others]
+            folded = (_folded_block(block, linear), weights)
+        report.append(
+            FoldDecision(bn_path, linear_path, reason is None, reason or f"folded into {linear_path!r}")
         )
-    bn = inner.norm_layer
+    return folded
+
+
+def _block_refusal(linear, between, bn):
+    """Why a block's batch norm cannot be folded into its linear layer (None: it can).
+
+    Args:
+        linear: the block's linear layer.
+        between: the block's parts called between `linear` and `bn`.
+        bn: the batch norm.
+    """
+    if between:
+        names = ", ".join(f"{p.name!r} ({type(p).__name__})" for p in between)
+        return f"the block calls {names} between the linear layer and the batch norm"
     if bn.axis not in (-1, bn.input_spec.ndim - 1):
         return f"the block normalizes axis {bn.axis}, not the last (channel) axis"
-    return _linear_refusal(_block_linear(block))
+    return _linear_refusal(linear)
 
 
-def _folded_block(block):
+def _folded_block(block, linear):
     """A new block with "norm" removed from its order (or the plain linear layer)."""
-    config = block.get_config()
     order = [token for token in block.block.order if token != "norm"]
     if not order:
-        linear_config = _block_linear(block).get_config()
+        linear_config = linear.get_config()
         linear_config.update(name=block.name, use_bias=True)
-        return type(_block_linear(block)).from_config(linear_config)
+        return type(linear).from_config(linear_config)
+    config = block.get_config()
     config.update(order="-".join(order), norm=None, use_bias=True)
     return type(block).from_config(config)
 

@@ -4,15 +4,15 @@ import numpy as np
 from keras import ops
 from keras import tree
 
+from kreg.checks import check_positive_int
+from kreg.checks import check_seed
 from kreg.inference.common import as_arrays
 from kreg.inference.common import batchnorm_layers
 from kreg.inference.common import check_batch_size
 from kreg.inference.common import check_input_shape
 from kreg.inference.common import check_model
-from kreg.inference.common import check_seed
 from kreg.inference.common import num_examples
 from kreg.inference.common import slices
-from kreg.layers.checks import check_positive_int
 
 
 def mc_predict(model, x, samples=30, batch_size=None, seed=None):
@@ -38,7 +38,7 @@ def mc_predict(model, x, samples=30, batch_size=None, seed=None):
         batch_size: int >= 1 or None. `x` is processed in chunks of this many
             examples (all `samples` passes of a chunk, then the next), which
             bounds the memory; None means one chunk.
-        seed: int or None. An int makes the result deterministic for that
+        seed: int >= 0 or None. An int makes the result deterministic for that
             seed and `batch_size`: the model's random-seed states are set
             from it for the call and restored after it. None uses the
             model's random state as it is (and advances it).
@@ -58,9 +58,9 @@ def mc_predict(model, x, samples=30, batch_size=None, seed=None):
     ((3, 1), (3, 1))
     """
     check_model(model)
-    samples = check_positive_int(samples, "samples")
+    samples = check_positive_int("samples", samples)
     batch_size = check_batch_size(batch_size, allow_none=True)
-    seed = check_seed(seed)
+    seed = check_seed("seed", seed)
     x = as_arrays(x)
     check_input_shape(model, x, "x")
     total = num_examples(x)

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kreg.checks import check_positive_int
 from kreg.inference.common import as_arrays
 from kreg.inference.common import batchnorm_layers
 from kreg.inference.common import check_batch_size
@@ -20,7 +21,7 @@ from kreg.inference.common import check_input_shape
 from kreg.inference.common import check_model
 from kreg.inference.common import num_examples
 from kreg.inference.common import slices
-from kreg.layers.checks import check_positive_int
+from kreg.keras_compat import call_override
 
 
 def recalibrate_batchnorm(model, data, batch_size=32, steps=None):
@@ -39,9 +40,9 @@ def recalibrate_batchnorm(model, data, batch_size=32, steps=None):
     Chan et al.'s parallel update, in float64). No momentum is involved. The
     input of a BN that follows another BN depends on how that one was
     normalized, i.e. on the batches: use batches like those of training.
-    The moving statistics are written only after the whole pass, so an
-    error midway leaves the model unchanged. A BN that the data never
-    reaches keeps its statistics.
+    Every statistic is computed and checked before any is written, so an
+    error midway, or data with NaN/inf values, leaves the model unchanged.
+    A BN that the data never reaches keeps its statistics.
 
     Args:
         model: a `keras.Model`.
@@ -60,6 +61,11 @@ def recalibrate_batchnorm(model, data, batch_size=32, steps=None):
     Returns:
         `model`, updated in place.
 
+    Raises:
+        ValueError: for bad arguments, empty data, data that does not fit
+            the model, or data that gives a BN a NaN/inf statistic (the
+            message names the BN).
+
     Example:
 
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8),
@@ -70,7 +76,7 @@ def recalibrate_batchnorm(model, data, batch_size=32, steps=None):
     check_model(model)
     batch_size = check_batch_size(batch_size, allow_none=False)
     if steps is not None:
-        steps = check_positive_int(steps, "steps")
+        steps = check_positive_int("steps", steps)
     batchnorms = batchnorm_layers(model)
     moments = [_PooledMoments() for _ in batchnorms]
     seen = 0
@@ -83,10 +89,21 @@ def recalibrate_batchnorm(model, data, batch_size=32, steps=None):
             seen += num_examples(x)
     if seen == 0:
         raise ValueError(f"data is empty: it gave no examples (data={data!r:.80})")
-    for bn, pooled in zip(batchnorms, moments):
-        if pooled.count:
-            bn.moving_mean.assign(pooled.mean.astype(bn.moving_mean.dtype))
-            bn.moving_variance.assign(pooled.variance().astype(bn.moving_variance.dtype))
+    updates = [
+        (bn, pooled.mean, pooled.variance())
+        for bn, pooled in zip(batchnorms, moments)
+        if pooled.count
+    ]
+    for bn, mean, variance in updates:
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance))):
+            raise ValueError(
+                f"data gives batch norm {bn.path!r} a non-finite mean or variance: "
+                "the data (or what the layers before it make of it) has NaN or inf values; "
+                "no statistic was changed"
+            )
+    for bn, mean, variance in updates:
+        bn.moving_mean.assign(mean.astype(bn.moving_mean.dtype))
+        bn.moving_variance.assign(variance.astype(bn.moving_variance.dtype))
     return model
 
 
@@ -144,9 +161,9 @@ class _PooledMoments:
 def _batch_statistics(batchnorms, moments):
     """Makes each BN normalize by batch statistics and record them, for a while.
 
-    Each BN's `call` is replaced on the instance (its class is untouched)
-    and restored on exit, also on error. The replacement computes what a
-    Keras BN computes in training, without touching the moving statistics.
+    Each BN's call is overridden on the instance (`call_override`) and
+    restored on exit, also on error. The override computes what a Keras BN
+    computes in training, without touching the moving statistics.
     """
 
     def recording_call(bn, pooled):
@@ -175,11 +192,7 @@ def _batch_statistics(batchnorms, moments):
 
         return call
 
-    try:
+    with contextlib.ExitStack() as stack:
         for bn, pooled in zip(batchnorms, moments):
-            bn.call = recording_call(bn, pooled)
+            stack.enter_context(call_override(bn, recording_call(bn, pooled)))
         yield
-    finally:
-        for bn in batchnorms:
-            if "call" in vars(bn):
-                del bn.call

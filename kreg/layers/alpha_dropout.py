@@ -3,10 +3,11 @@
 import keras
 from keras import layers
 
-from kreg.layers.checks import check_finite
-from kreg.layers.checks import check_positive
-from kreg.layers.checks import check_positive_int
-from kreg.layers.checks import check_rate
+from kreg.checks import check_finite
+from kreg.checks import check_positive
+from kreg.checks import check_positive_int
+from kreg.checks import check_rate
+from kreg.checks import check_seed
 from kreg.ops.alpha_dropout import alpha_dropout
 
 
@@ -18,7 +19,7 @@ def _check_noise_shape(noise_shape):
     noise_shape = tuple(noise_shape)
     for dim in noise_shape:
         if dim is not None:
-            check_positive_int(dim, f"each entry of noise_shape={noise_shape}")
+            check_positive_int(f"each entry of noise_shape={noise_shape}", dim)
     return noise_shape
 
 
@@ -40,7 +41,7 @@ class AlphaDropout(layers.Layer):
             shares the mask along that axis. E.g. `(None, 1, C)` on
             `(batch, timesteps, C)` drops the same channels at every timestep.
             None means one mask entry per input element.
-        seed: int or None, the seed of the random mask.
+        seed: int >= 0 or None, the seed of the random mask.
         mean: the fixed-point mean the layer preserves (0 for SELU).
         variance: the fixed-point variance (> 0) the layer preserves (1 for SELU).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
@@ -61,11 +62,11 @@ class AlphaDropout(layers.Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.rate = check_rate(rate)
+        self.rate = check_rate("rate", rate)
         self.noise_shape = _check_noise_shape(noise_shape)
-        self.seed = seed
-        self.mean = check_finite(mean, "mean")
-        self.variance = check_positive(variance, "variance")
+        self.seed = check_seed("seed", seed)
+        self.mean = check_finite("mean", mean)
+        self.variance = check_positive("variance", variance)
         if self.rate > 0:
             self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from kreg.layers.checks import check_positive_int
+from kreg.checks import check_positive_int
 from kreg.layers.linear_block import LinearBlock
 from kreg.layers.linear_block import split_layer_kwargs
 
@@ -58,7 +58,7 @@ class Conv2DBlock(LinearBlock):
         norm="batch",
         activation="relu",
         dropout="standard",
-        rate=0.5,
+        rate=None,
         axis=-1,
         seed=None,
         groups=None,
@@ -68,7 +68,7 @@ class Conv2DBlock(LinearBlock):
         **conv_kwargs,
     ):
         layer_kwargs, conv_kwargs = split_layer_kwargs(conv_kwargs)
-        filters = check_positive_int(filters, "filters")
+        filters = check_positive_int("filters", filters)
         data_format = conv_kwargs.pop("data_format", "channels_last")
         if data_format != "channels_last":
             raise ValueError(f"data_format must be 'channels_last', got {data_format!r}")

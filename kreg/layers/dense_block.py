@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from kreg.layers.checks import check_positive_int
+from kreg.checks import check_positive_int
 from kreg.layers.linear_block import LinearBlock
 from kreg.layers.linear_block import split_layer_kwargs
 
@@ -51,7 +51,7 @@ class DenseBlock(LinearBlock):
         norm="batch",
         activation="relu",
         dropout="standard",
-        rate=0.5,
+        rate=None,
         axis=-1,
         seed=None,
         groups=None,
@@ -61,7 +61,7 @@ class DenseBlock(LinearBlock):
         **dense_kwargs,
     ):
         layer_kwargs, dense_kwargs = split_layer_kwargs(dense_kwargs)
-        units = check_positive_int(units, "units")
+        units = check_positive_int("units", units)
         block_kwargs = {
             "order": order,
             "norm": norm,

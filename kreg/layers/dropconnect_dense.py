@@ -8,9 +8,11 @@ from keras import layers
 from keras import ops
 from keras import regularizers
 
-from kreg.layers.checks import check_choice
-from kreg.layers.checks import check_positive_int
-from kreg.layers.checks import check_rate
+from kreg.checks import check_bool
+from kreg.checks import check_choice
+from kreg.checks import check_positive_int
+from kreg.checks import check_rate
+from kreg.checks import check_seed
 from kreg.ops.dropconnect import MASK_MODES
 from kreg.ops.dropconnect import dropconnect_matmul
 
@@ -37,7 +39,7 @@ class DropConnectDense(layers.Layer):
             `"example"` draws one mask per example, i.e. per index of the
             first axis, shared by that example's inner axes such as timesteps
             (memory `batch * in * units`; inputs of any rank >= 2).
-        seed: int or None, the seed of the masks.
+        seed: int >= 0 or None, the seed of the masks.
         kernel_initializer: initializer of the `(in, units)` kernel.
         bias_initializer: initializer of the `(units,)` bias.
         kernel_regularizer: regularizer of the kernel, or None.
@@ -76,12 +78,12 @@ class DropConnectDense(layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = check_positive_int(units, "units")
-        self.rate = check_rate(rate)
+        self.units = check_positive_int("units", units)
+        self.rate = check_rate("rate", rate)
         self.activation = activations.get(activation)
-        self.use_bias = use_bias
-        self.mask = check_choice(mask, "mask", MASK_MODES)
-        self.seed = seed
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.mask = check_choice("mask", mask, MASK_MODES)
+        self.seed = check_seed("seed", seed)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)

@@ -5,6 +5,7 @@ The shared machinery of `DenseBlock` and `Conv2DBlock`.
 
 from keras import layers
 
+from kreg.checks import check_bool
 from kreg.layers.norm_dropout import NormDropout
 
 BASE_CONFIG_KEYS = ("name", "trainable", "dtype")
@@ -28,8 +29,8 @@ class LinearBlock(layers.Layer):
     `super().__init__(use_bias, **layer_kwargs)`, gets the block and the
     linear layer's `use_bias` from `make_block(block_kwargs)`, stores its
     linear layer first (so its weights come first) and then `self.block`, and
-    returns the linear layer from `linear()`. Config, build, call and output
-    shape are shared.
+    returns the linear layer from `linear()`. Config, build, call, output
+    shape and `parts()` are shared.
 
     Args:
         use_bias: None, True or False. None means no bias when batch norm
@@ -42,9 +43,7 @@ class LinearBlock(layers.Layer):
 
     def __init__(self, use_bias, **kwargs):
         super().__init__(**kwargs)
-        if use_bias is not None and not isinstance(use_bias, bool):
-            raise ValueError(f"use_bias must be None, True or False, got {use_bias!r}")
-        self.use_bias = use_bias
+        self.use_bias = None if use_bias is None else check_bool("use_bias", use_bias)
 
     def make_block(self, block_kwargs):
         """Returns `(block, linear_use_bias)` for the `NormDropout` arguments."""
@@ -55,6 +54,30 @@ class LinearBlock(layers.Layer):
 
     def linear(self):
         raise NotImplementedError("a LinearBlock subclass returns its linear layer")
+
+    def parts(self):
+        """The layers the block calls, in order: the linear layer, then `block.parts()`.
+
+        Returns:
+            A list of built layers, e.g. `[Dense, BatchNormalization,
+            Activation, Dropout]` for a `DenseBlock` of order "norm-act-drop".
+
+        Raises:
+            ValueError: if the block is not built yet.
+
+        Example:
+
+        >>> layer = DenseBlock(4, order="norm-act", norm="batch")
+        >>> layer.build((None, 3))
+        >>> [part.name for part in layer.parts()]
+        ['dense', 'norm', 'activation']
+        """
+        if not self.built:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} is not built: its parts exist once "
+                "it is built (call it on data or call build(input_shape))"
+            )
+        return [self.linear()] + self.block.parts()
 
     def build(self, input_shape):
         self.linear().build(input_shape)

@@ -5,11 +5,14 @@ import warnings
 import keras
 from keras import layers
 
+from kreg.checks import check_choice
+from kreg.checks import check_int
+from kreg.checks import check_positive
+from kreg.checks import check_positive_int
+from kreg.checks import check_rate
+from kreg.checks import check_seed
+from kreg.checks import fail
 from kreg.layers.alpha_dropout import AlphaDropout
-from kreg.layers.checks import check_choice
-from kreg.layers.checks import check_positive
-from kreg.layers.checks import check_positive_int
-from kreg.layers.checks import check_rate
 from kreg.layers.uniform_dropout import UniformDropout
 
 TOKENS = ("norm", "act", "drop")
@@ -85,6 +88,16 @@ def default_groups(channels):
     return max(g for g in range(1, min(channels, MAX_DEFAULT_GROUPS) + 1) if channels % g == 0)
 
 
+def _check_block_rate(rate, dropout):
+    """The rate as a float: None means 0.5, or 0 without a dropout."""
+    if rate is None:
+        return 0.0 if dropout is None else 0.5
+    rate = check_rate("rate", rate)
+    if dropout is None and rate != 0:
+        raise fail("rate", "0 (or None) when dropout is None, as there is no dropout", rate)
+    return rate
+
+
 def _check_activation(activation):
     """Returns `activation` resolved to a function (None stays None)."""
     if activation is None:
@@ -117,9 +130,11 @@ class NormDropout(layers.Layer):
         activation: any Keras activation identifier, or None.
         dropout: "standard", "alpha", "gaussian", "uniform", "spatial" or None.
             "alpha" is designed for SELU: another activation warns.
-        rate: dropout rate in [0, 1).
-        axis: the channel axis, normalized by the norm layer.
-        seed: int or None, seed of the dropout layer's randomness.
+        rate: dropout rate in [0, 1), or None: 0.5 with a dropout, 0 with
+            `dropout=None` (which refuses any other rate).
+        axis: the channel axis, normalized by the norm layer; it must be an
+            axis of the input (checked at build).
+        seed: int >= 0 or None, seed of the dropout layer's randomness.
         groups: int or None, the number of groups of `norm="group"`; it must
             divide the channels. None means the largest divisor of the
             channels that is at most 32.
@@ -134,7 +149,8 @@ class NormDropout(layers.Layer):
 
     Attributes (None when absent; set once the layer is built):
         order: the tokens as given, e.g. `("norm", "act", "drop")`.
-        norm_layer, activation_layer, dropout_layer: the sublayers.
+        norm_layer, activation_layer, dropout_layer: the sublayers; `parts()`
+            lists them in call order.
 
     Returns:
         A tensor of the input's shape.
@@ -152,7 +168,7 @@ class NormDropout(layers.Layer):
         norm="batch",
         activation="relu",
         dropout="standard",
-        rate=0.5,
+        rate=None,
         axis=-1,
         seed=None,
         groups=None,
@@ -162,17 +178,15 @@ class NormDropout(layers.Layer):
     ):
         super().__init__(**kwargs)
         self.order = parse_order(order)
-        self.norm = check_choice(norm, "norm", NORMS)
+        self.norm = check_choice("norm", norm, NORMS)
         self.activation = _check_activation(activation)
-        self.dropout = check_choice(dropout, "dropout", DROPOUTS)
-        self.rate = check_rate(rate)
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise ValueError(f"axis must be an int, got {axis!r}")
-        self.axis = axis
-        self.seed = seed
-        self.groups = None if groups is None else check_positive_int(groups, "groups")
-        self.momentum = check_rate(momentum, "momentum")
-        self.epsilon = check_positive(epsilon, "epsilon")
+        self.dropout = check_choice("dropout", dropout, DROPOUTS)
+        self.rate = _check_block_rate(rate, self.dropout)
+        self.axis = check_int("axis", axis)
+        self.seed = check_seed("seed", seed)
+        self.groups = None if groups is None else check_positive_int("groups", groups)
+        self.momentum = check_rate("momentum", momentum)
+        self.epsilon = check_positive("epsilon", epsilon)
         self.norm_layer = None
         self.activation_layer = None
         self.dropout_layer = None
@@ -193,6 +207,9 @@ class NormDropout(layers.Layer):
         return self.norm == "batch" and self.order[0] == "norm"
 
     def build(self, input_shape):
+        rank = len(input_shape)
+        if not -rank <= self.axis < rank:
+            raise fail("axis", f"in [{-rank}, {rank}) for an input of rank {rank}", self.axis)
         if self.norm is not None and "norm" in self.order:
             self.norm_layer = self._make_norm(input_shape)
             self.norm_layer.build(input_shape)
@@ -244,6 +261,35 @@ class NormDropout(layers.Layer):
                 f"axis=-1, got axis={self.axis}"
             )
         return _SPATIAL_DROPOUT_LAYERS[rank](self.rate, **common)
+
+    def parts(self):
+        """The built sublayers in call order; tokens whose part is None are skipped.
+
+        Returns:
+            A list of layers, e.g. `[BatchNormalization, Activation, Dropout]`
+            for order "norm-act-drop" (empty if no token has a part).
+
+        Raises:
+            ValueError: if the block is not built yet (its parts do not exist).
+
+        Example:
+
+        >>> block = NormDropout("act-norm", norm="layer")
+        >>> block.build((None, 4))
+        >>> [type(part).__name__ for part in block.parts()]
+        ['Activation', 'LayerNormalization']
+        """
+        if not self.built:
+            raise ValueError(
+                f"NormDropout {self.name!r} is not built: its parts exist once it is "
+                "built (call it on data or call build(input_shape))"
+            )
+        named = {
+            "norm": self.norm_layer,
+            "act": self.activation_layer,
+            "drop": self.dropout_layer,
+        }
+        return [named[token] for token in self.order if named[token] is not None]
 
     def call(self, inputs, training=None):
         x = inputs

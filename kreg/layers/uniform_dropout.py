@@ -3,7 +3,9 @@
 import keras
 from keras import layers
 
-from kreg.layers.checks import check_rate
+from kreg.checks import check_rate
+from kreg.checks import check_seed
+from kreg.keras_compat import build_at_init
 from kreg.ops.uniform_noise import uniform_noise
 
 
@@ -19,7 +21,7 @@ class UniformDropout(layers.Layer):
 
     Args:
         rate: float in [0, 1), the half-width beta of the uniform noise.
-        seed: int or None, the seed of the noise.
+        seed: int >= 0 or None, the seed of the noise.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -35,12 +37,12 @@ class UniformDropout(layers.Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = check_rate(rate)
-        self.seed = seed
+        self.rate = check_rate("rate", rate)
+        self.seed = check_seed("seed", seed)
         if self.rate > 0:
             self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
-        self._build_at_init()
+        build_at_init(self)
 
     def call(self, inputs, training=False):
         if training and self.rate > 0:

@@ -3,11 +3,13 @@
 import keras
 import numpy as np
 
+from kreg.keras_compat import flatten_layers
+
 
 def batchnorms(model):
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
+        for layer in flatten_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
 

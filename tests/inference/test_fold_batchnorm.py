@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ from inference_helpers import weights_of
 from kreg.inference import fold_batchnorm
 from kreg.layers import Conv2DBlock
 from kreg.layers import DenseBlock
+from kreg.layers.linear_block import LinearBlock
+from kreg.layers.linear_block import split_layer_kwargs
 
 L = keras.layers
 
@@ -121,7 +125,8 @@ def test_kreg_blocks():
     decisions = {d.batchnorm: d for d in report}
     assert decisions["c1/block/norm"].folded
     assert not decisions["c2/block/norm"].folded
-    assert "'act' between the linear layer and the batch norm" in decisions["c2/block/norm"].reason
+    reason = "the block calls 'activation' (Activation) between the linear layer and the batch norm"
+    assert decisions["c2/block/norm"].reason == reason
     c1, d1, d2 = folded.get_layer("c1"), folded.get_layer("d1"), folded.get_layer("d2")
     assert c1.block.order == ("act", "drop") and c1.block.norm_layer is None
     assert c1.conv.use_bias and d1.dense.use_bias
@@ -246,3 +251,57 @@ def test_refuses_an_unbuilt_model():
     model = keras.Sequential([L.Dense(3), L.BatchNormalization()], name="unbuilt")
     with pytest.raises(ValueError, match="model 'unbuilt' is not built"):
         fold_batchnorm(model)
+
+
+@pytest.mark.parametrize("value, shown", [("no", "'no'"), (1, "1"), (None, "None")])
+def test_refuses_a_return_report_that_is_not_a_bool(value, shown):
+    model = linear_then_bn(L.Dense(4), (5,))
+    with pytest.raises(ValueError, match="^" + re.escape(f"return_report must be True or False, got {shown}") + "$"):
+        fold_batchnorm(model, return_report=value)
+
+
+# --- any LinearBlock folds, through its parts() ----------------------------------
+
+BLOCK_KEYS = ("order", "norm", "activation", "dropout", "rate", "axis", "seed", "groups", "momentum", "epsilon")
+
+
+@keras.saving.register_keras_serializable(package="kreg_tests")
+class Conv1DBlock(LinearBlock):
+    """A LinearBlock that fold_batchnorm knows nothing about."""
+
+    linear_owned_keys = LinearBlock.linear_owned_keys + ("groups",)  # the norm's
+
+    def __init__(self, filters, kernel_size, use_bias=None, **kwargs):
+        layer_kwargs, conv_kwargs = split_layer_kwargs(kwargs)
+        block_kwargs = {key: conv_kwargs.pop(key) for key in BLOCK_KEYS if key in conv_kwargs}
+        super().__init__(use_bias, **layer_kwargs)
+        block, linear_use_bias = self.make_block(block_kwargs)
+        self.conv = L.Conv1D(filters, kernel_size, use_bias=linear_use_bias, name="conv", **conv_kwargs)
+        self.block = block
+
+    def linear(self):
+        return self.conv
+
+
+def test_a_new_linear_block_subclass_folds():
+    inputs = keras.Input((9, 2))
+    x = Conv1DBlock(4, 3, order="norm-act-drop", rate=0.2, seed=0, name="b1")(inputs)
+    x = Conv1DBlock(3, 2, order="norm", name="b2")(x)
+    x = Conv1DBlock(3, 2, order="act-norm", name="b3")(x)  # refused: act in between
+    folded, report = fold_and_check(keras.Model(inputs, x), normal((4, 9, 2)), folds=2)
+    decisions = {d.batchnorm: d for d in report}
+    assert decisions["b1/block/norm"].reason == "folded into 'b1/conv'"
+    assert decisions["b2/block/norm"].folded and not decisions["b3/block/norm"].folded
+    b1, b2 = folded.get_layer("b1"), folded.get_layer("b2")
+    assert type(b1) is Conv1DBlock and b1.block.order == ("act", "drop") and b1.conv.use_bias
+    assert [type(p).__name__ for p in b1.parts()] == ["Conv1D", "Activation", "Dropout"]
+    assert type(b2) is L.Conv1D and b2.use_bias
+
+
+def test_a_skipped_part_between_linear_and_batchnorm_does_not_block_folding():
+    # order "act-norm" without an activation: the BN directly follows the Dense
+    inputs = keras.Input((6,))
+    x = DenseBlock(4, order="act-norm", activation=None, name="d")(inputs)
+    folded, report = fold_and_check(keras.Model(inputs, x), normal((5, 6)), folds=1)
+    assert report[0].batchnorm == "d/block/norm" and report[0].linear == "d/dense"
+    assert folded.get_layer("d").block.order == ("act",)

@@ -4,7 +4,6 @@ import pytest
 
 from kreg.inference.common import batchnorm_layers
 from kreg.inference.common import check_input_shape
-from kreg.inference.common import check_seed
 from kreg.inference.common import slices
 from kreg.layers import DenseBlock
 
@@ -37,13 +36,3 @@ def test_check_input_shape_multi_input():
     expected = r"x has shape \(5, 2, 3\), the model expects \(None, 2, 2\)"
     with pytest.raises(ValueError, match=expected):
         check_input_shape(model, [np.zeros((5, 3)), np.zeros((5, 2, 3))], "x")
-
-
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
-def test_check_seed_refuses(seed):
-    with pytest.raises(ValueError, match=f"seed must be None or an integer >= 0, got {seed!r}"):
-        check_seed(seed)
-
-
-def test_check_seed_accepts():
-    assert check_seed(None) is None and check_seed(0) == 0 and check_seed(np.int64(7)) == 7

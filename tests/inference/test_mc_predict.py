@@ -186,10 +186,10 @@ def test_batchnorm_flags_are_restored_even_on_error():
     [
         ({"x": normal((4, 7))}, r"x has shape \(4, 7\), the model expects \(None, 6\)"),
         ({"x": np.zeros((0, 6), "float32")}, r"x is empty: it has shape \(0, 6\)"),
-        ({"samples": 0}, "samples must be a positive integer, got 0"),
-        ({"samples": 2.0}, "samples must be a positive integer, got 2.0"),
-        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-        ({"seed": -1}, "seed must be None or an integer >= 0, got -1"),
+        ({"samples": 0}, "samples must be an int >= 1, got 0"),
+        ({"samples": 2.0}, "samples must be an int >= 1, got 2.0"),
+        ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
+        ({"seed": -1}, "seed must be None or an int >= 0, got -1"),
     ],
     ids=["shape", "empty", "samples", "samples_float", "batch_size", "seed"],
 )

@@ -230,12 +230,12 @@ def test_refuses_empty_data(data):
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5])
 def test_refuses_a_bad_batch_size(batch_size):
-    pattern = f"batch_size must be a positive integer, got {batch_size}"
+    pattern = f"batch_size must be an int >= 1, got {batch_size}"
     assert_refused(normal((10, 5)), ValueError, pattern, batch_size=batch_size)
 
 
 def test_refuses_a_bad_steps():
-    assert_refused(normal((10, 5)), ValueError, "steps must be a positive integer, got 0", steps=0)
+    assert_refused(normal((10, 5)), ValueError, "steps must be an int >= 1, got 0", steps=0)
 
 
 def test_refuses_what_is_not_a_model():
@@ -251,3 +251,27 @@ def test_refuses_masked_inputs():
     with pytest.raises(ValueError, match="does not support masked inputs; 'bn_after_embedding'"):
         recalibrate_batchnorm(model, np.arange(20).reshape(4, 5) % 10)
     assert_weights_equal(model, before)
+
+
+def test_refuses_data_with_a_nan_cell_and_changes_nothing():
+    x = normal((40, 5))
+    x[17, 2] = np.nan
+    assert_refused(x, ValueError, r"data gives batch norm 'bn1' a non-finite mean or variance: .*NaN or inf")
+
+
+def test_a_later_non_finite_statistic_leaves_the_earlier_batchnorms_unchanged():
+    # bn_a (first in the model) gets finite statistics, bn_b an inf: no BN is written.
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    x = L.Concatenate()([L.BatchNormalization(name="bn_a")(a), L.BatchNormalization(name="bn_b")(b)])
+    model = randomize_batchnorms(keras.Model([a, b], x))
+    assert [bn.name for bn in batchnorms(model)] == ["bn_a", "bn_b"]
+    before = weights_of(model)
+    xb = normal((20, 3), seed=1)
+    xb[3, 0] = np.inf
+    with pytest.raises(ValueError, match=r"batch norm 'bn_b' .*NaN or inf values; no statistic was changed"):
+        recalibrate_batchnorm(model, [normal((20, 3)), xb], batch_size=8)
+    assert_weights_equal(model, before)
+    assert all("call" not in vars(bn) for bn in batchnorms(model))
+    # with finite data the same call updates both
+    recalibrate_batchnorm(model, [normal((20, 3)), normal((20, 3), seed=1)], batch_size=8)
+    np.testing.assert_allclose(numpy_of(model.get_layer("bn_a").moving_mean), normal((20, 3)).mean(0), rtol=1e-5)

@@ -138,5 +138,11 @@ def test_refuses_noise_shape_that_does_not_fit_the_input(noise_shape):
 def test_refuses_noise_shape_that_is_not_a_shape():
     with pytest.raises(ValueError, match=re.escape("noise_shape must be a tuple of ints or None, got '3'")):
         AlphaDropout(0.1, noise_shape="3")
-    with pytest.raises(ValueError, match=re.escape("noise_shape=(None, 0) must be a positive integer, got 0")):
+    with pytest.raises(ValueError, match=re.escape("noise_shape=(None, 0) must be an int >= 1, got 0")):
         AlphaDropout(0.1, noise_shape=(None, 0))
+
+
+@pytest.mark.parametrize("seed, shown", [(-1, "-1"), ("1", "'1'"), (2.0, "2.0")])
+def test_refuses_a_bad_seed(seed, shown):
+    with pytest.raises(ValueError, match="^" + re.escape(f"seed must be None or an int >= 0, got {shown}") + "$"):
+        AlphaDropout(0.1, seed=seed)

@@ -84,6 +84,8 @@ def test_groups_belong_to_the_group_norm():
         ({"filters": 4, "kernel_size": 3, "data_format": "channels_first"}, ["data_format", "'channels_first'"]),
         ({"filters": 4, "kernel_size": 3, "dropout": "dropblock"}, ["dropout", "'dropblock'"]),
         ({"filters": 4, "kernel_size": 3, "rate": -0.1}, ["rate", "-0.1"]),
+        ({"filters": 4, "kernel_size": 3, "use_bias": 1}, ["use_bias must be True or False, got 1"]),
+        ({"filters": 4, "kernel_size": 3, "dropout": None, "rate": 0.2}, ["rate must be 0", "got 0.2"]),
     ],
 )
 def test_bad_arguments_are_refused_by_name_and_value(kwargs, fragments):

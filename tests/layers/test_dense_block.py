@@ -121,6 +121,9 @@ def test_seed_reaches_the_dropout_and_fixes_the_mask():
         ({"units": 4, "rate": 1.0}, ["rate", "1.0"]),
         ({"units": 4, "order": "norm-nrom"}, ["order", "'nrom'"]),
         ({"units": 4, "norm": "instance"}, ["norm", "'instance'"]),
+        ({"units": 4, "use_bias": "no"}, ["use_bias must be True or False, got 'no'"]),
+        ({"units": 4, "dropout": None, "rate": 0.9}, ["rate must be 0", "dropout is None", "got 0.9"]),
+        ({"units": 4, "seed": -1}, ["seed must be None or an int >= 0, got -1"]),
     ],
 )
 def test_bad_arguments_are_refused_by_name_and_value(kwargs, fragments):

@@ -186,10 +186,22 @@ def test_refuses_bad_rate(rate, shown):
 
 @pytest.mark.parametrize("units, shown", [(0, "0"), (-3, "-3"), (2.5, "2.5"), ("4", "'4'"), (True, "True")])
 def test_refuses_bad_units(units, shown):
-    with pytest.raises(ValueError, match=re.escape(f"units must be a positive integer, got {shown}")):
+    with pytest.raises(ValueError, match=re.escape(f"units must be an int >= 1, got {shown}")):
         DropConnectDense(units, 0.5)
 
 
 def test_refuses_unknown_mask():
     with pytest.raises(ValueError, match=re.escape("mask must be one of 'batch', 'example', got 'x'")):
         DropConnectDense(4, 0.5, mask="x")
+
+
+@pytest.mark.parametrize("use_bias, shown", [("no", "'no'"), (0, "0"), (None, "None")])
+def test_refuses_a_use_bias_that_is_not_a_bool(use_bias, shown):
+    with pytest.raises(ValueError, match="^" + re.escape(f"use_bias must be True or False, got {shown}") + "$"):
+        DropConnectDense(4, 0.5, use_bias=use_bias)
+    assert DropConnectDense(4, 0.5, use_bias=np.bool_(False)).use_bias is False
+
+
+def test_refuses_a_bad_seed():
+    with pytest.raises(ValueError, match="^" + re.escape("seed must be None or an int >= 0, got -2") + "$"):
+        DropConnectDense(4, 0.5, seed=-2)

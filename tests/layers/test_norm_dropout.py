@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import re
 import warnings
 
 import keras
@@ -269,3 +270,85 @@ def test_alpha_dropout_after_selu_does_not_warn():
         warnings.simplefilter("error")
         NormDropout(activation="selu", dropout="alpha")
         NormDropout(activation=keras.activations.selu, dropout="alpha")
+
+
+# --- parts(): the built sublayers in call order ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "order, norm, activation, dropout, expected",
+    [
+        ("norm-act-drop", "batch", "relu", "standard", ["BatchNormalization", "Activation", "Dropout"]),
+        ("drop-act-norm", "layer", "relu", "gaussian", ["GaussianDropout", "Activation", "LayerNormalization"]),
+        ("act-norm", "batch", "relu", "standard", ["Activation", "BatchNormalization"]),
+        ("drop", "batch", "relu", "uniform", ["UniformDropout"]),
+        ("norm-act-drop", None, "relu", "standard", ["Activation", "Dropout"]),  # None part skipped
+        ("norm-act-drop", "batch", None, None, ["BatchNormalization"]),
+        ("act-drop", None, None, None, []),
+    ],
+)
+def test_parts_are_the_built_sublayers_in_call_order(order, norm, activation, dropout, expected):
+    rate = None if dropout is None else 0.2
+    block = NormDropout(order, norm=norm, activation=activation, dropout=dropout, rate=rate)
+    block.build((None, 6))
+    parts = block.parts()
+    assert [type(part).__name__ for part in parts] == expected
+    assert all(part.built for part in parts if not isinstance(part, keras.layers.Activation))
+    named = {"norm": block.norm_layer, "act": block.activation_layer, "drop": block.dropout_layer}
+    assert parts == [named[t] for t in block.order if named[t] is not None]
+
+
+def test_parts_called_in_turn_give_the_block_output():
+    x = np.random.default_rng(3).normal(1.0, 2.0, (8, 6)).astype("float32")
+    block = NormDropout("act-norm-drop", norm="layer", activation="sigmoid", rate=0.3, seed=2)
+    block.build(x.shape)
+    y = x
+    for part in block.parts():
+        y = part(y, training=False) if part is not block.activation_layer else part(y)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(block(x, training=False)),
+                               keras.ops.convert_to_numpy(y), rtol=1e-6)
+
+
+def test_parts_before_build_is_refused():
+    block = NormDropout(name="unbuilt_block")
+    with pytest.raises(ValueError, match=r"NormDropout 'unbuilt_block' is not built"):
+        block.parts()
+
+
+# --- strict inputs ----------------------------------------------------------------
+
+
+def test_rate_defaults_to_one_half_with_dropout_and_zero_without():
+    assert NormDropout().rate == 0.5
+    assert NormDropout(dropout=None).rate == 0.0
+    assert NormDropout(dropout=None, rate=0).rate == 0.0
+    config = NormDropout(dropout=None).get_config()
+    assert config["rate"] == 0.0 and NormDropout.from_config(config).rate == 0.0
+
+
+@pytest.mark.parametrize("rate", [0.9, 0.5])
+def test_a_rate_without_dropout_is_refused(rate):
+    message = f"rate must be 0 (or None) when dropout is None, as there is no dropout, got {rate}"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        NormDropout(dropout=None, rate=rate)
+
+
+@pytest.mark.parametrize("axis, rank", [(5, 2), (-3, 2), (4, 4)])
+def test_an_axis_outside_the_input_is_refused_at_build(axis, rank):
+    block = NormDropout(norm="batch", axis=axis)
+    message = f"axis must be in [{-rank}, {rank}) for an input of rank {rank}, got {axis}"
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        block.build((None,) * (rank - 1) + (6,))
+    assert block.norm_layer is None  # refused before any sublayer was made
+
+
+def test_an_axis_inside_the_input_builds():
+    block = NormDropout(norm="batch", axis=1)
+    block.build((None, 3, 6))
+    assert block.norm_layer.axis == 1 and block.norm_layer.moving_mean.shape == (3,)
+
+
+@pytest.mark.parametrize("seed, text", [(-1, "-1"), (1.5, "1.5"), ("0", "'0'"), (True, "True")])
+def test_a_bad_seed_is_refused(seed, text):
+    with pytest.raises(ValueError, match="^" + re.escape(f"seed must be None or an int >= 0, got {text}") + "$"):
+        NormDropout(seed=seed)

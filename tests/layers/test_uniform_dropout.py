@@ -75,3 +75,14 @@ def test_passes_the_keras_mask_through():
 def test_refuses_bad_rate(rate, shown):
     with pytest.raises(ValueError, match=re.escape("rate must be") + ".*" + re.escape(f"got {shown}")):
         UniformDropout(rate)
+
+
+@pytest.mark.parametrize("seed, shown", [(-1, "-1"), ("1", "'1'"), (False, "False")])
+def test_refuses_a_bad_seed(seed, shown):
+    with pytest.raises(ValueError, match="^" + re.escape(f"seed must be None or an int >= 0, got {shown}") + "$"):
+        UniformDropout(0.1, seed=seed)
+
+
+def test_is_built_at_construction():
+    layer = UniformDropout(0.2)
+    assert layer.built

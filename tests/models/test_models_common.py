@@ -1,6 +1,9 @@
 """kreg.models.common: per-layer seeds and shape checks."""
 
+import re
+
 import keras
+import numpy as np
 import pytest
 
 from kreg.models.common import Seeds
@@ -33,3 +36,13 @@ def test_input_shape_checks():
     check_image_shape("net", (4, 4, 3), 2)
     with pytest.raises(ValueError, match=r"net needs .* >= 8 \(it halves them 3 times\), got \(4, 4, 3\)"):
         check_image_shape("net", (4, 4, 3), 3)
+
+
+@pytest.mark.parametrize("seed, shown", [(-1, "-1"), (1.5, "1.5"), (True, "True"), ("0", "'0'")])
+def test_seeds_refuse_a_bad_seed(seed, shown):
+    with pytest.raises(ValueError, match="^" + re.escape(f"seed must be None or an int >= 0, got {shown}") + "$"):
+        Seeds(seed)
+
+
+def test_seeds_take_numpy_ints():
+    assert Seeds(np.int64(2)).next() == 2000

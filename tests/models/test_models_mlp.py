@@ -44,10 +44,17 @@ def test_flattens_image_input():
 
 @pytest.mark.parametrize("arg", ["width", "depth"])
 def test_bad_width_or_depth(arg):
-    with pytest.raises(ValueError, match=rf"{arg} must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match=rf"{arg} must be an int >= 1, got 0"):
         models.create("mlp", **{arg: 0})
 
 
 def test_bad_rate_names_rate():
     with pytest.raises(ValueError, match=r"rate must be in \[0, 1\), got 1.5"):
         models.create("mlp", rate=1.5)
+
+
+def test_no_dropout_needs_rate_zero():
+    with pytest.raises(ValueError, match=r"rate must be 0 \(or None\) when dropout is None.*got 0.2"):
+        models.create("mlp", dropout=None)  # the default rate 0.2 would be silently unused
+    model = models.create("mlp", dropout=None, rate=0.0)
+    assert model.get_layer("block_1").block.dropout_layer is None

@@ -46,13 +46,13 @@ def test_bad_input_shape(shape):
 
 @pytest.mark.parametrize("value", [0, -2, 2.5, True])
 def test_bad_num_classes(value):
-    with pytest.raises(ValueError, match=rf"num_classes must be a positive integer, got {value!r}"):
+    with pytest.raises(ValueError, match=rf"num_classes must be an int >= 1, got {value!r}"):
         models.create("mlp", num_classes=value)
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "0"])
 def test_bad_seed(seed):
-    with pytest.raises(ValueError, match=rf"seed must be an integer >= 0 or None, got {seed!r}"):
+    with pytest.raises(ValueError, match=rf"seed must be None or an int >= 0, got {seed!r}"):
         models.create("mlp", seed=seed)
 
 

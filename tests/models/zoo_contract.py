@@ -97,7 +97,7 @@ class ZooContract:
             assert valid in str(info.value)
 
     def test_num_classes_zero_refused(self):
-        with pytest.raises(ValueError, match=r"num_classes must be a positive integer, got 0"):
+        with pytest.raises(ValueError, match=r"num_classes must be an int >= 1, got 0"):
             models.create(self.name, num_classes=0)
 
     def test_shipped_weights_reproduce_manifest_accuracy(self):

@@ -31,6 +31,7 @@ import keras
 from keras import layers
 from keras import ops
 
+from kreg import keras_compat
 from kreg.layers.linear_block import LinearBlock
 from kreg.layers.norm_dropout import NormDropout
 
@@ -57,17 +58,14 @@ def keep_logits(output, parts, combine):
     """Gives `output` the logits of its `parts`, combined, if they all have them.
 
     On TensorFlow, Keras' softmax caches its logits on its output
-    (`_keras_logits`), and the cross-entropy of a softmax output is computed
+    (`kreg.keras_compat.softmax_logits`), and the cross-entropy of a softmax output is computed
     from them rather than from clipped probabilities. A run alone gets that
     exact loss, so the stacked outputs of a pack must keep the logits too.
     (Elsewhere nothing is cached and nothing is kept.)
     """
-    logits = [getattr(part, "_keras_logits", None) for part in parts]
+    logits = [keras_compat.softmax_logits(part) for part in parts]
     if all(x is not None for x in logits):
-        try:
-            output._keras_logits = combine(logits)
-        except AttributeError:  # a tensor type that takes no attributes
-            pass
+        return keras_compat.attach_softmax_logits(output, combine(logits))
     return output
 
 
@@ -233,12 +231,10 @@ def chain(model):
 
 
 def parts(layer):
-    """The layers `layer` calls one after another (itself, for a plain layer)."""
-    if isinstance(layer, LinearBlock):
-        return parts(layer.linear()) + parts(layer.block)
-    if isinstance(layer, NormDropout):
-        named = {"norm": layer.norm_layer, "act": layer.activation_layer, "drop": layer.dropout_layer}
-        return [named[token] for token in layer.order if named[token] is not None]
+    """The layers `layer` calls one after another: a kreg block's `parts()`
+    (each taken apart in turn), itself for any other layer."""
+    if isinstance(layer, (LinearBlock, NormDropout)):
+        return [leaf for part in layer.parts() for leaf in parts(part)]
     return [layer]
 
 

@@ -185,7 +185,7 @@ def _add_models_commands(commands):
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--out", default=None, help="folder for the weights and manifest.json "
-        "(default: the package's models/weights)"
+        "(default: ./kreg-weights; never the installed package unless you name its folder)"
     )
     train.set_defaults(handler=_models_train)
 

@@ -19,6 +19,7 @@ from kreg.models.registry import list_models
 from kreg.models.registry import register
 
 # Importing a model module registers its models.
+from kreg.models import cnn1d  # noqa: E402,F401  isort: skip
 from kreg.models import convnet  # noqa: E402,F401  isort: skip
 from kreg.models import dropconnect_mlp  # noqa: E402,F401  isort: skip
 from kreg.models import mlp  # noqa: E402,F401  isort: skip

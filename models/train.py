@@ -4,6 +4,10 @@
 Adam on the dataset's train split, measures accuracy on its validation and
 test splits, writes `NAME-DATASET.weights.h5` and records it in
 `manifest.json` (sha256, settings, metrics). Also `kreg models train`.
+
+It writes into `./kreg-weights` unless told otherwise: never into the
+installed package by default. The shipped weights are made from a source
+checkout with `kreg models train NAME DATASET --out models/weights`.
 """
 
 import os
@@ -12,6 +16,8 @@ import keras
 import numpy as np
 
 from kreg import datasets
+from kreg.checks import check_path
+from kreg.checks import check_positive_int
 from kreg.models import manifest
 from kreg.models.registry import create
 from kreg.models.registry import defaults
@@ -20,6 +26,7 @@ from kreg.models.registry import registration
 EPOCHS = 30
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
+DIRECTORY = "kreg-weights"
 
 
 def accuracy(model, x, y, batch_size=256):
@@ -35,17 +42,20 @@ def accuracy(model, x, y, batch_size=256):
     return float(np.mean(predicted == y))
 
 
-def train(name, dataset="digits", epochs=EPOCHS, seed=0, directory=None):
+def train(name, dataset="digits", epochs=EPOCHS, seed=0, directory=DIRECTORY):
     """Trains model `name` on `dataset` and records the weights in the manifest.
 
     Args:
         name: a registered model name.
-        dataset: a `kreg.datasets.load` name; image models get images.
+        dataset: a `kreg.datasets.load` name; "image" models get the
+            structured form (`as_images=True`: images, mnist1d sequences).
         epochs: int >= 1, epochs of Adam(learning_rate=1e-3), batch size 32.
         seed: int, seeds the split, the model (weights, dropout) and the
             shuffling (`keras.utils.set_random_seed`).
-        directory: where to write the weights and manifest; default: the
-            package's `weights/` folder.
+        directory: where to write the weights and manifest (created if
+            missing); default `./kreg-weights`. The shipped weights live in
+            `kreg.models.manifest.WEIGHTS_DIR` (`models/weights` in a source
+            checkout); pass that path to update them.
 
     Returns:
         The manifest entry (a dict) that was written.
@@ -56,9 +66,8 @@ def train(name, dataset="digits", epochs=EPOCHS, seed=0, directory=None):
     >>> sorted(entry)[:3]
     ['as_images', 'backend', 'batch_size']
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    directory = directory or manifest.WEIGHTS_DIR
+    epochs = check_positive_int("epochs", epochs)
+    directory = check_path("directory", DIRECTORY if directory is None else directory)
     as_images = registration(name).input == "image"
     data = datasets.load(dataset, seed=seed, as_images=as_images)
     keras.utils.set_random_seed(seed)

@@ -8,7 +8,7 @@ from kreg.cli import main
 def test_list_and_pattern(capsys):
     assert main(["models", "list"]) == 0
     assert capsys.readouterr().out.split() == [
-        "convnet", "dropconnect_mlp", "mlp", "snn", "wide_resnet"]
+        "cnn1d", "convnet", "dropconnect_mlp", "mlp", "snn", "wide_resnet"]
     assert main(["models", "list", "*mlp"]) == 0
     assert capsys.readouterr().out.split() == ["dropconnect_mlp", "mlp"]
     assert main(["models", "list", "zz*"]) == 1

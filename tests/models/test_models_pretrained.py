@@ -45,8 +45,10 @@ def test_unknown_model():
 
 
 def test_shipped_files_small_and_match_manifest():
-    for name in models.list_models():
-        entry = manifest.entries(name)["digits"]
+    shipped = [(name, dataset) for name in models.list_models() for dataset in manifest.entries(name)]
+    assert ("mlp", "digits") in shipped and ("cnn1d", "mnist1d") in shipped and ("mlp", "mnist1d") in shipped
+    for name, dataset in shipped:
+        entry = manifest.entries(name)[dataset]
         path = f"{manifest.WEIGHTS_DIR}/{entry['file']}"
         assert manifest.sha256(path) == entry["sha256"]
         with open(path, "rb") as handle:

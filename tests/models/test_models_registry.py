@@ -6,20 +6,20 @@ import pytest
 from kreg import models
 from kreg.models import registry
 
-ZOO = ["convnet", "dropconnect_mlp", "mlp", "snn", "wide_resnet"]
+ZOO = ["cnn1d", "convnet", "dropconnect_mlp", "mlp", "snn", "wide_resnet"]
 
 
 def test_list_models_with_wildcards():
     assert models.list_models() == ZOO
     assert models.list_models("*mlp") == ["dropconnect_mlp", "mlp"]
-    assert models.list_models("[cw]*") == ["convnet", "wide_resnet"]
+    assert models.list_models("[cw]*") == ["cnn1d", "convnet", "wide_resnet"]
     assert models.list_models("nothing*") == []
 
 
 def test_unknown_model_suggests_close_matches():
     with pytest.raises(ValueError, match=r"Unknown model 'mpl'\. Did you mean 'mlp'") as info:
         models.create("mpl")
-    assert "Known models: convnet, dropconnect_mlp, mlp, snn, wide_resnet" in str(info.value)
+    assert "Known models: cnn1d, convnet, dropconnect_mlp, mlp, snn, wide_resnet" in str(info.value)
     with pytest.raises(ValueError, match=r"Unknown model 'wide_resnt'\. Did you mean 'wide_resnet'"):
         models.info("wide_resnt")
 

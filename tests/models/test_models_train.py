@@ -1,5 +1,7 @@
 """kreg.models.train: reproducible training writes weights + a manifest entry that load() trusts."""
 
+import os
+
 import keras
 import pytest
 
@@ -29,9 +31,31 @@ def test_train_writes_entry_that_load_reproduces(tmp_path):
     assert entry["test_examples"] == len(data.y_test) == 36
 
 
-def test_bad_epochs():
-    with pytest.raises(ValueError, match=r"epochs must be an integer >= 1, got 0"):
-        train("mlp", "wine", epochs=0)
+def test_default_directory_is_a_user_folder_never_the_package(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shipped = manifest.sha256(os.path.join(manifest.WEIGHTS_DIR, manifest.MANIFEST))
+    entry = train("mlp", "wine", epochs=1)
+    assert (tmp_path / "kreg-weights" / entry["file"]).exists()
+    assert manifest.read(str(tmp_path / "kreg-weights")) == {"mlp": {"wine": entry}}
+    assert manifest.sha256(os.path.join(manifest.WEIGHTS_DIR, manifest.MANIFEST)) == shipped
+    assert not os.path.exists(os.path.join(manifest.WEIGHTS_DIR, entry["file"]))
+
+
+def test_sequence_model_gets_the_sequence_form(tmp_path):
+    entry = train("cnn1d", "mnist1d", epochs=1, directory=str(tmp_path))
+    assert entry["as_images"] is True and entry["input_shape"] == [40, 1]
+    assert entry["test_examples"] == 1000
+
+
+@pytest.mark.parametrize("epochs", [0, 2.5, True])
+def test_bad_epochs(epochs):
+    with pytest.raises(ValueError, match=rf"epochs must be an int >= 1, got {epochs!r}"):
+        train("mlp", "wine", epochs=epochs)
+
+
+def test_bad_directory():
+    with pytest.raises(ValueError, match=r"directory must be a path \(str or os.PathLike\), got 3"):
+        train("mlp", "wine", epochs=1, directory=3)
 
 
 def test_unknown_dataset():

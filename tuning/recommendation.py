@@ -1,30 +1,45 @@
 """From a study's runs to a measured recommendation.
 
-The question: with batch norm on, should the dropout rate change, and by how
-much? For every seed the study trained the same grid of rates with and without
-batch norm from the same initial weights, so each seed gives one paired
-difference `d = best rate with BN - best rate without BN`. The mean of `d`
-with a 95% interval (Student t, and a percentile bootstrap) is the answer.
+The question: with batch norm on, should the dropout rate change, by how
+much, and in which block order? Every arm of the study (no normalization,
+and the normalization in each block order) trained the same grid of rates
+from the same initial weights for every seed, so the arms are paired by seed.
 
-Verdict thresholds (`large_shift` defaults to 0.2, i.e. two steps of a 0.1 grid):
+- Shift (`kreg.tuning.statistics.shift_estimate`): per arm, a quadratic
+  through the seed-mean curve of the metric over the rates (on all rates
+  when a lack-of-fit test lets it, else around the optimum); shift = optimum
+  with the normalization - optimum without; a 95% leave-one-seed-out
+  jackknife interval; the verdict on the scale `VERDICTS`
+  (`statistics.verdict`). The shift is reported for every order.
+- Order (`statistics.order_comparison`): each seed's rate picked by the other
+  seeds' mean validation curve and scored on the test split, paired t tests
+  between every pair of arms, Holm-adjusted.
+- Sensitivity: the mean over seeds of the grid-argmin difference (the old
+  estimator), printed for comparison.
 
-- "keep": fewer than two paired seeds, or either interval covers zero (the
-  data cannot tell a shift from seed noise).
-- "remove": the interval lies below zero and the best rate with BN is 0.
-- "significantly decrease" / "significantly increase": the interval excludes
-  zero and the mean shift is at least `large_shift` in size.
-- "slightly decrease" / "slightly increase": the interval excludes zero and
-  the mean shift is smaller than `large_shift`.
+The headline order is the order test's winner among the orders, else the
+order with the best mean test score. Where a claim cannot be made (fewer than
+3 paired seeds, fewer than 3 rates, no runs without normalization) the text
+says so instead of printing an interval.
+
+`recommend` takes rows from anywhere: a study's `Results`, a study directory,
+a list of row dicts with the columns `status`, `norm`, `order`, `rate`,
+`seed` and the metric's column, or a pandas DataFrame (e.g. read from a
+`results.csv`).
 """
 
+import base64
 import dataclasses
+import io
 import math
+import os
 
 import numpy as np
 
 from kreg import checks
 from kreg.tuning import ledger
 from kreg.tuning import schema
+from kreg.tuning import statistics
 
 VERDICTS = (
     "remove",
@@ -34,6 +49,19 @@ VERDICTS = (
     "slightly increase",
     "significantly increase",
 )
+NORM_NAMES = {"batch": "batch norm", "layer": "layer norm", "group": "group norm"}
+REQUIRED_COLUMNS = ("status", "norm", "order", "rate", "seed")
+# The test-split column that scores an arm in the order test, per metric column.
+TEST_COLUMNS = {
+    "final_val_loss": "test_loss",
+    "best_val_loss": "test_loss",
+    "test_loss": "test_loss",
+    "final_val_accuracy": "test_accuracy",
+    "best_val_accuracy": "test_accuracy",
+    "test_accuracy": "test_accuracy",
+}
+
+
 def t_interval(values, confidence=0.95):
     """Student-t confidence interval of the mean; infinite for fewer than 2 values."""
     from scipy import stats
@@ -46,16 +74,32 @@ def t_interval(values, confidence=0.95):
     return (mean - half, mean + half)
 
 
-def bootstrap_interval(values, confidence=0.95, resamples=10000, seed=0):
-    """Percentile bootstrap interval of the mean (fixed seed: reproducible)."""
-    values = np.asarray(values, dtype="float64")
-    if len(values) < 2:
-        return (-math.inf, math.inf)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return (float(low), float(high))
+def as_rows(results):
+    """The row dicts of `results` (see the module docstring), checked.
+
+    Raises:
+        ValueError: a row lacks a required column (named), or `results` is
+            of no known kind.
+    """
+    if isinstance(results, (str, os.PathLike)):
+        return ledger.results(os.fspath(results))
+    if hasattr(results, "to_dict") and hasattr(results, "columns"):  # a pandas DataFrame
+        frame = results.astype(object).where(results.notna(), None)
+        rows = frame.to_dict("records")
+    elif isinstance(results, (list, tuple)):
+        rows = list(results)
+    else:
+        raise checks.fail("results", "a study's rows, a study directory, a list of row dicts or a DataFrame", results)
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise checks.fail(f"results[{index}]", "a row dict", row)
+        missing = [name for name in REQUIRED_COLUMNS if name not in row]
+        if missing:
+            raise ValueError(f"results[{index}] lacks the columns {missing} (a row needs {list(REQUIRED_COLUMNS)})")
+    for row in rows:  # a CSV round trip gives order NaN -> None, "none" stays
+        if row.get("order") is None or row["norm"] == "none":
+            row["order"] = None
+    return rows
 
 
 def completed_rows(rows):
@@ -63,112 +107,263 @@ def completed_rows(rows):
     done = [r for r in rows if r["status"] == "completed"]
     if not done:
         return done
-    longest = max(r["epochs"] or 0 for r in done)
-    return [r for r in done if (r["epochs"] or 0) == longest]
+    longest = max(r.get("epochs") or 0 for r in done)
+    return [r for r in done if (r.get("epochs") or 0) == longest]
 
 
 def group_by_config(rows, column):
     """{(norm, order, rate): {seed: value}} over completed rows."""
     groups = {}
     for row in completed_rows(rows):
-        if row[column] is not None:
+        if row.get(column) is not None:
             key = (row["norm"], row["order"], row["rate"])
             groups.setdefault(key, {})[row["seed"]] = row[column]
     return groups
 
 
-def _best(keys, score, direction):
-    """The key with the best score (ties: the first key, i.e. the lowest rate)."""
-    sign = 1 if direction == "min" else -1
-    return min(keys, key=lambda k: (sign * score(k), k[-1] if isinstance(k, tuple) else k))
+def _label(arm):
+    norm, order = arm
+    return "none" if norm == "none" else order
 
 
-def _verdict(mean, intervals, best_rate_with, large_shift):
-    if any(low <= 0 <= high for low, high in intervals):
-        return "keep"
-    if mean < 0:
-        if best_rate_with == 0:
-            return "remove"
-        return "significantly decrease" if -mean >= large_shift else "slightly decrease"
-    return "significantly increase" if mean >= large_shift else "slightly increase"
+@dataclasses.dataclass
+class OrderShift:
+    """The shift of one block order against no normalization.
+
+    Attributes:
+        order: the block order.
+        estimate: the `statistics.ShiftEstimate`.
+        verdict: the `statistics.Verdict`.
+    """
+
+    order: str
+    estimate: statistics.ShiftEstimate
+    verdict: statistics.Verdict
 
 
 @dataclasses.dataclass
 class Recommendation:
-    """What a study says about the dropout rate once batch norm is added.
+    """What a study says about the dropout rate once a normalization is added.
 
-    `str(recommendation)` is a short paragraph to paste into a notebook.
-    Rates are dropout rates; `*_score` the metric's mean over seeds.
+    `str(recommendation)` is a short paragraph; in Jupyter it shows as that
+    paragraph, a table of the arms and a plot of their curves. Rates are
+    dropout rates; scores are the metric's mean over the paired seeds.
+
+    Attributes:
+        metric: the metric name.
+        norm: the normalization compared with none.
+        seeds: the number of paired seeds.
+        rates: the grid.
+        curves: arm label ("none" or an order) -> the mean metric per rate.
+        best_rate_without, best_score_without: the grid's best rate without
+            normalization and its score (None without such runs).
+        best_order_with: the headline order.
+        best_rate_with, best_score_with: its grid's best rate and score.
+        shift, interval: the headline order's shift of the fitted optimum and
+            its 95% interval (None where it cannot be estimated).
+        optimum_without, optimum_with: the fitted optima.
+        verdict: one of `VERDICTS`, "keep (no dropout either way)", "widen
+            the grid", or why there is none ("too few ...").
+        reason: why the verdict.
+        shifts: order -> `OrderShift`, for every order.
+        order_comparison: the `statistics.OrderComparison` (None below 2
+            arms or 2 paired seeds).
+        differences: seed -> the grid-argmin difference (sensitivity).
+        mean_difference: their mean.
+        gap_without, gap_with: mean train - validation accuracy at the best
+            rates (None where there is no accuracy).
+        notes: further sentences.
+        study: the study description, if known.
     """
 
     metric: str
     norm: str
     seeds: int
+    rates: tuple
+    curves: dict
     best_rate_without: float
     best_score_without: float
-    best_rate_with: float
     best_order_with: str
+    best_rate_with: float
     best_score_with: float
+    shift: float
+    interval: tuple
+    optimum_without: float
+    optimum_with: float
+    verdict: str
+    reason: str
+    shifts: dict
+    order_comparison: object
     differences: dict
     mean_difference: float
-    interval_t: tuple
-    interval_bootstrap: tuple
     gap_without: float
     gap_with: float
-    verdict: str
     notes: list
     study: dict = None
 
     def __str__(self):
-        subject = ""
-        if self.study:
-            subject = f" for {self.study.get('model')} on {self.study.get('dataset')}"
-        name = {"batch": "batch norm", "layer": "layer norm", "group": "group norm"}[self.norm]
-        lo_t, hi_t = self.interval_t
-        lo_b, hi_b = self.interval_bootstrap
-        text = (
-            f"Recommendation{subject} ({schema.metric(self.metric).title}, {self.seeds} paired seeds): "
-            f"without {name} the best dropout rate is {self.best_rate_without:g} "
-            f"({self.metric} {self.best_score_without:.4g}); with {name} "
-            f"(order {self.best_order_with}) it is {self.best_rate_with:g} "
-            f"({self.metric} {self.best_score_with:.4g}). Per seed, the best rate with {name} minus "
-            f"the best rate without is {self.mean_difference:+.2f} on average "
-            f"(95% interval t [{lo_t:+.2f}, {hi_t:+.2f}], bootstrap [{lo_b:+.2f}, {hi_b:+.2f}]). "
-            f"Generalization gap (train - validation accuracy): {self.gap_without:.3f} without, "
-            f"{self.gap_with:.3f} with {name}. "
+        return " ".join(self._sentences())
+
+    def _sentences(self):
+        measure = schema.metric(self.metric)
+        name = NORM_NAMES[self.norm]
+        subject = f" for {self.study.get('model')} on {self.study.get('dataset')}" if self.study else ""
+        grid = ", ".join(f"{r:g}" for r in self.rates)
+        yield (
+            f"Recommendation{subject} ({measure.title}, {self.seeds} paired seeds, rates {grid}):"
         )
-        if self.verdict == "keep":
-            reach = max(abs(lo_t), abs(hi_t))
-            rules_out = (
-                "one seed cannot rule out any shift"
-                if math.isinf(reach)
-                else f"it still rules out shifts larger than {reach:.2f} in either direction"
+        if self.best_rate_without is not None:
+            yield (
+                f"without {name} the best dropout rate on the grid is {self.best_rate_without:g} "
+                f"({self.metric} {self.best_score_without:.4g});"
             )
-            text += f"Verdict: keep the dropout rate: the interval covers zero, so the data cannot tell; {rules_out}."
-        elif self.verdict == "remove":
-            text += f"Verdict: remove dropout when adding {name}."
+        yield (
+            f"with {name} (order {self.best_order_with}) it is {self.best_rate_with:g} "
+            f"({self.metric} {self.best_score_with:.4g})."
+        )
+        headline = self.shifts.get(self.best_order_with)
+        if headline is None:
+            yield f"Verdict: none: {self.reason}."
         else:
-            text += f"Verdict: {self.verdict} the dropout rate when adding {name} (to about {self.best_rate_with:g})."
-        for note in self.notes:
-            text += " " + note
-        return text
+            yield from self._shift_sentences(headline, name, headline=True)
+        for order, other in self.shifts.items():
+            if order != self.best_order_with:
+                yield from self._shift_sentences(other, name, headline=False)
+        if self.order_comparison is not None:
+            yield self._order_sentence()
+        if self.differences:
+            yield (
+                f"Sensitivity: the per-seed best grid rates differ by {self.mean_difference:+.2f} on average "
+                "(grid argmins, no fit)."
+            )
+        if self.gap_without is not None and self.gap_with is not None:
+            yield (
+                f"Generalization gap (train - validation accuracy): {self.gap_without:.3f} without, "
+                f"{self.gap_with:.3f} with {name}."
+            )
+        yield from self.notes
+
+    def _shift_sentences(self, order_shift, name, headline):
+        estimate, verdict = order_shift.estimate, order_shift.verdict
+        fit = "quadratics on all rates" if not estimate.refine else "local quadratics around each optimum"
+        where = f"with order {order_shift.order}"
+        text = (
+            f"Fitted optimum {estimate.optimum_without:.2f} without and {estimate.optimum_with:.2f} {where}: "
+            f"shift {estimate.shift:+.2f}"
+        )
+        if estimate.interval is not None:
+            low, high = estimate.interval
+            text += f" (95% jackknife interval [{low:+.2f}, {high:+.2f}], {fit})"
+        else:
+            text += f" ({estimate.reason})"
+        if not headline:
+            yield f"{text}: {verdict.label}."
+            return
+        yield text + "."
+        label = verdict.label
+        if label == "keep":
+            detail = "the interval covers zero" if estimate.interval[0] <= 0 <= estimate.interval[1] else verdict.reason
+            sentence = f"Verdict: keep the dropout rate when adding {name}: {detail}"
+            low, high = estimate.interval
+            if high - low > 1e-9:
+                sentence += f"; shifts below {low:+.2f} or above {high:+.2f} are unlikely"
+            else:
+                sentence += "; every seed found the same optimum, so the interval's width says little"
+            yield sentence + "."
+        elif label == "remove":
+            yield f"Verdict: remove dropout when adding {name}."
+        elif label in VERDICTS:
+            yield f"Verdict: {label} the dropout rate when adding {name} (to about {estimate.optimum_with:.2f})."
+        elif label == "widen the grid":
+            top = self.rates[-1]
+            yield f"No verdict: {verdict.reason}; widen the grid above {top:g}."
+        elif label == "keep (no dropout either way)":
+            yield f"Verdict: no dropout, with or without {name}: {verdict.reason}."
+        else:
+            yield f"No verdict: {label} ({verdict.reason})."
+        if estimate.refine:
+            yield f"The quadratic did not fit the whole grid: {estimate.advice}."
+
+    def _order_sentence(self):
+        comparison = self.order_comparison
+        pairs = "; ".join(
+            f"{pair.first} vs {pair.second}: {pair.mean_difference:+.4f} (adjusted p {pair.p_adjusted:.2g})"
+            for pair in comparison.pairs
+        )
+        test = TEST_COLUMNS[schema.metric(self.metric).column].replace("_", " ")
+        if comparison.winner == "none":
+            return f"Order: no normalization wins on {test} at the rates the other seeds choose ({pairs})."
+        if comparison.winner is not None:
+            return f"Order: {comparison.winner} wins on {test} at the rates the other seeds choose ({pairs})."
+        return f"Order: the data cannot tell the arms apart on {test} ({pairs}; Holm-adjusted paired t tests)."
+
+    def table(self):
+        """Rows of the arms: label, best grid rate, its score, fitted optimum."""
+        rows = []
+        for label, curve in self.curves.items():
+            best = int(np.argmin(curve) if schema.metric(self.metric).direction == "min" else np.argmax(curve))
+            shift = self.shifts.get(label)
+            fitted = None
+            if label == "none" and self.shifts:
+                fitted = next(iter(self.shifts.values())).estimate.optimum_without
+            elif shift is not None:
+                fitted = shift.estimate.optimum_with
+            rows.append({"arm": label, "best_rate": self.rates[best], "score": curve[best], "optimum": fitted})
+        return rows
+
+    def _plot_png(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
+        for label, curve in self.curves.items():
+            ax.plot(self.rates, curve, marker="o", label="no norm" if label == "none" else label)
+        ax.set_xlabel("dropout rate")
+        ax.set_ylabel(schema.metric(self.metric).title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        return buffer.getvalue()
+
+    def _repr_markdown_(self):
+        lines = [str(self), "", "| arm | best rate | " + self.metric + " | fitted optimum |", "|---|---|---|---|"]
+        for row in self.table():
+            fitted = "" if row["optimum"] is None else f"{row['optimum']:.2f}"
+            lines.append(f"| {row['arm']} | {row['best_rate']:g} | {row['score']:.4g} | {fitted} |")
+        image = base64.b64encode(self._plot_png()).decode("ascii")
+        lines += ["", f"![{self.metric} vs dropout rate](data:image/png;base64,{image})"]
+        return "\n".join(lines)
 
 
-def recommend(results, metric=schema.DEFAULT_METRIC, norm="batch", confidence=0.95, large_shift=0.2):
+def _matrix(groups, arm, rates, seeds):
+    return np.array([[groups[(*arm, rate)][seed] for rate in rates] for seed in seeds], dtype="float64")
+
+
+def recommend(results, metric=schema.DEFAULT_METRIC, norm="batch", min_effect=statistics.MIN_EFFECT, large_shift=statistics.LARGE_SHIFT):
     """Turns a study's runs into a `Recommendation`.
 
     Args:
-        results: rows from `Study.run()` / `kreg.tuning.results(directory)`,
-            or a study directory.
-        metric: "val_loss" (final-epoch validation loss, the default: accuracy
-            ties across rates on small validation sets), "val_accuracy",
-            "best_val_loss", "best_val_accuracy", "test_loss", "test_accuracy".
-        norm: the normalization compared against no normalization.
-        confidence: level of both intervals.
-        large_shift: rate shift from which "slightly" becomes "significantly".
+        results: a study's rows (`Study.run()`, `kreg.tuning.results`), a
+            study directory, a list of row dicts or a pandas DataFrame (see
+            the module docstring).
+        metric: "val_loss" (final-epoch validation loss, the default:
+            accuracy ties across rates on small validation sets),
+            "val_accuracy", "best_val_loss", "best_val_accuracy", "test_loss",
+            "test_accuracy".
+        norm: the normalization compared with none.
+        min_effect: shifts smaller than this are "keep" (rates, default 0.05).
+        large_shift: from this size on a shift is "significant" (default 0.2).
 
     Returns:
         A `Recommendation`.
+
+    Raises:
+        ValueError: bad arguments, or no completed run with `norm`.
 
     Example:
 
@@ -178,75 +373,114 @@ def recommend(results, metric=schema.DEFAULT_METRIC, norm="batch", confidence=0.
     ```
     """
     measure = schema.metric(metric)
-    column, direction = measure.column, measure.direction
-    checks.check_in_range("confidence", confidence, 0, 1)
-    checks.check_positive("large_shift", large_shift)
-    if isinstance(results, str):
-        results = ledger.results(results)
-    groups = group_by_config(results, column)
-    without = {k: v for k, v in groups.items() if k[0] == "none"}
-    with_norm = {k: v for k, v in groups.items() if k[0] == norm}
-    if not without or not with_norm:
-        raise ValueError(
-            f"recommend needs completed runs both without normalization and with norm={norm!r}; "
-            f"found norms {sorted({k[0] for k in groups})}"
-        )
-
-    def mean_score(key):
-        return float(np.mean(list(groups[key].values())))
-
-    best_without = _best(without, mean_score, direction)
-    best_with = _best(with_norm, mean_score, direction)
-    order = best_with[1]
-    same_order = [k for k in with_norm if k[1] == order]
-    paired = sorted(
-        set.intersection(*(set(groups[k]) for k in without)) & set.intersection(*(set(groups[k]) for k in same_order))
-    )
-    if not paired:
-        raise ValueError("recommend needs at least one seed run at every rate both with and without normalization")
-    differences = {}
-    for seed in paired:
-        rate_without = _best(without, lambda k: groups[k][seed], direction)[2]
-        rate_with = _best(same_order, lambda k: groups[k][seed], direction)[2]
-        differences[seed] = round(rate_with - rate_without, 10)
-    values = list(differences.values())
-    mean = float(np.mean(values))
-    interval_t = t_interval(values, confidence)
-    interval_b = bootstrap_interval(values, confidence)
-    verdict = _verdict(mean, (interval_t, interval_b), best_with[2], large_shift)
-
-    def gap(key):
-        return float(np.mean([r["gap"] for r in completed_rows(results) if (r["norm"], r["order"], r["rate"]) == key]))
-
-    rates = sorted({k[2] for k in groups})
+    norm = checks.check_choice("norm", norm, tuple(NORM_NAMES))
+    min_effect = checks.check_positive("min_effect", min_effect)
+    large_shift = checks.check_positive("large_shift", large_shift)
+    rows = as_rows(results)
+    sign = 1.0 if measure.direction == "min" else -1.0
+    groups = group_by_config(rows, measure.column)
+    tests = group_by_config(rows, TEST_COLUMNS[measure.column])
+    arms = sorted({(k[0], k[1]) for k in groups if k[0] in ("none", norm)}, key=lambda a: (a[0] != "none", str(a[1])))
+    with_norm = [arm for arm in arms if arm[0] == norm]
+    if not with_norm:
+        found = sorted({k[0] for k in groups})
+        raise ValueError(f"recommend needs completed runs with norm={norm!r}; found completed runs of norms {found}")
+    rates = tuple(sorted({k[2] for k in groups if (k[0], k[1]) in arms}))
+    # Paired seeds: those with a value at every rate of every arm.
+    per_arm = {arm: set.intersection(*(set(groups.get((*arm, r), {})) for r in rates)) for arm in arms}
+    complete = [arm for arm in arms if per_arm[arm]]
+    seeds = sorted(set.intersection(*(per_arm[arm] for arm in complete))) if complete else []
     notes = []
-    for label, rate in (("without normalization", best_without[2]), (f"with norm={norm}", best_with[2])):
-        if rate == rates[-1] and len(rates) > 1:
-            notes.append(
-                f"The best rate {label} ({rate:g}) sits on the upper edge of the grid: "
-                f"widen the grid above {rate:g}."
-            )
-        elif rate == rates[0] and rate > 0 and len(rates) > 1:
-            notes.append(
-                f"The best rate {label} ({rate:g}) sits on the lower edge of the grid: "
-                f"widen the grid below {rate:g}."
-            )
+    curves = {}
+    for arm in arms:
+        means = [float(np.mean(list(groups[(*arm, r)].values()))) if (*arm, r) in groups else math.nan for r in rates]
+        curves[_label(arm)] = means
+
+    def best(arm):
+        curve = np.array(curves[_label(arm)]) * sign
+        index = int(np.nanargmin(curve))
+        return rates[index], curves[_label(arm)][index]
+
+    baseline = ("none", None) if ("none", None) in arms else None
+    shifts = {}
+    reason = ""
+    if baseline is None:
+        reason = "no runs without normalization, so no shift can be estimated"
+        notes.append(
+            f"No runs without normalization: the study cannot say how {NORM_NAMES[norm]} changes the best rate, "
+            "only which rate and order work best with it."
+        )
+    elif len(rates) < 3:
+        reason = f"the shift needs at least 3 rates, the grid has {len(rates)}"
+    elif len(seeds) < 1:
+        reason = "no seed ran every rate of every arm (unpaired runs, e.g. a random search)"
+    else:
+        without = _matrix(groups, baseline, rates, seeds) * sign
+        for arm in with_norm:
+            estimate = statistics.shift_estimate(rates, without, _matrix(groups, arm, rates, seeds) * sign)
+            verdict = statistics.verdict(estimate, rates, min_effect=min_effect, large_shift=large_shift)
+            shifts[arm[1]] = OrderShift(arm[1], estimate, verdict)
+
+    comparison = None
+    tested = [arm for arm in arms if all(seed in tests.get((*arm, r), {}) for r in rates for seed in seeds)]
+    if len(tested) >= 2 and len(seeds) >= 2 and len(rates) >= 3:
+        comparison = statistics.order_comparison(
+            {_label(arm): _matrix(groups, arm, rates, seeds) * sign for arm in tested},
+            {_label(arm): _matrix(tests, arm, rates, seeds) * (1.0 if TEST_COLUMNS[measure.column].endswith("loss") else -1.0) for arm in tested},
+            rates,
+        )
+    headline = _headline(with_norm, comparison)
+    if headline not in shifts and not reason:
+        reason = "fewer than 3 paired seeds for a verdict"
+    rate_with, score_with = best(headline)
+    rate_without, score_without = best(baseline) if baseline else (None, None)
+    estimate = shifts[headline[1]].estimate if headline[1] in shifts else None
+    verdict = shifts[headline[1]].verdict if estimate is not None else statistics.Verdict("no verdict", reason)
+    if estimate is not None and estimate.interval is None:
+        reason = estimate.reason
+    differences = {}
+    if estimate is not None:
+        differences = {seed: round(d, 10) for seed, d in zip(seeds, estimate.grid_shifts)}
+
+    def gap(arm, rate):
+        values = [r.get("gap") for r in completed_rows(rows) if (r["norm"], r["order"], r["rate"]) == (*arm, rate)]
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
     return Recommendation(
-        metric=metric,
+        metric=measure.name,
         norm=norm,
-        seeds=len(paired),
-        best_rate_without=best_without[2],
-        best_score_without=mean_score(best_without),
-        best_rate_with=best_with[2],
-        best_order_with=order,
-        best_score_with=mean_score(best_with),
+        seeds=len(seeds),
+        rates=rates,
+        curves=curves,
+        best_rate_without=rate_without,
+        best_score_without=score_without,
+        best_order_with=headline[1],
+        best_rate_with=rate_with,
+        best_score_with=score_with,
+        shift=None if estimate is None else estimate.shift,
+        interval=None if estimate is None else estimate.interval,
+        optimum_without=None if estimate is None else estimate.optimum_without,
+        optimum_with=None if estimate is None else estimate.optimum_with,
+        verdict=verdict.label,
+        reason=verdict.reason or reason,
+        shifts=shifts,
+        order_comparison=comparison,
         differences=differences,
-        mean_difference=mean,
-        interval_t=interval_t,
-        interval_bootstrap=interval_b,
-        gap_without=gap(best_without),
-        gap_with=gap(best_with),
-        verdict=verdict,
+        mean_difference=float(np.mean(list(differences.values()))) if differences else None,
+        gap_without=gap(baseline, rate_without) if baseline else None,
+        gap_with=gap(headline, rate_with),
         notes=notes,
         study=getattr(results, "study", None),
     )
+
+
+def _headline(with_norm, comparison):
+    """The order the headline is about: the order test's winner among the
+    orders, else the order with the best mean test score, else the first."""
+    if comparison is None:
+        return with_norm[0]
+    scores = {arm: comparison.mean_scores[arm[1]] for arm in with_norm if arm[1] in comparison.mean_scores}
+    if comparison.winner in {arm[1] for arm in with_norm}:
+        return next(arm for arm in with_norm if arm[1] == comparison.winner)
+    return min(scores, key=scores.get) if scores else with_norm[0]

@@ -103,7 +103,39 @@ def plot_rate_order_heatmap(table, metric, path):
     plt.close(fig)
 
 
-def _markdown(rows, table, metric, recommendation_text):
+def _statistics_lines(verdict):
+    """The shift of every order and the order test, as Markdown tables."""
+    lines = []
+    if verdict.shifts:
+        lines += ["", "## Shift of the optimal rate per order", ""]
+        lines += ["Fitted optima (quadratic vertex), shift with a 95% leave-one-seed-out jackknife interval.", ""]
+        lines += ["| order | optimum without | optimum with | shift | 95% interval | fit | verdict |", "|---|---|---|---|---|---|---|"]
+        for order, shift in verdict.shifts.items():
+            e = shift.estimate
+            interval = "-" if e.interval is None else f"[{e.interval[0]:+.3f}, {e.interval[1]:+.3f}]"
+            fit = "local" if e.refine else "all rates"
+            lines.append(
+                f"| {order} | {e.optimum_without:.3f} | {e.optimum_with:.3f} | {e.shift:+.3f} | {interval} | {fit} | {shift.verdict.label} |"
+            )
+    if verdict.order_comparison is not None:
+        comparison = verdict.order_comparison
+        lines += ["", "## Order test", ""]
+        lines += [
+            "Each seed's rate chosen by the other seeds' mean validation curve, scored on the test split; "
+            "paired t tests, Holm-adjusted.",
+            "",
+            "| arms | mean difference | t | p | adjusted p |",
+            "|---|---|---|---|---|",
+        ]
+        for pair in comparison.pairs:
+            lines.append(
+                f"| {pair.first} vs {pair.second} | {pair.mean_difference:+.4f} | {pair.t:.3g} | {pair.p:.3g} | {pair.p_adjusted:.3g} |"
+            )
+        lines += ["", f"Winner: {comparison.winner or 'none (the data cannot tell)'}."]
+    return lines
+
+
+def _markdown(rows, table, metric, recommendation_text, verdict=None):
     study = getattr(rows, "study", None) or {}
     failed = [r for r in rows if r["status"] == "failed"]
     lines = ["# kreg study report", ""]
@@ -134,6 +166,8 @@ def _markdown(rows, table, metric, recommendation_text):
         best = pick((t for t in table if (t["norm"], t["order"]) == setting), key=lambda t: t["mean"])
         ci = "" if math.isnan(best["half_width"]) else f" +/- {best['half_width']:.4f}"
         lines.append(f"| {_setting(*setting)} | {best['rate']:g} | {best['mean']:.4f}{ci} |")
+    if verdict is not None:
+        lines += _statistics_lines(verdict)
     if failed:
         lines += ["", "## Failed runs", ""]
         for r in failed:
@@ -186,7 +220,7 @@ def report(results, out_dir, metric=schema.DEFAULT_METRIC):
         text = str(verdict)
     except ValueError as e:
         verdict, text = None, f"No recommendation: {e}."
-    ledger.atomic_write_text(os.path.join(out_dir, "report.md"), _markdown(results, table, metric, text))
+    ledger.atomic_write_text(os.path.join(out_dir, "report.md"), _markdown(results, table, metric, text, verdict))
     if table:
         plot_metric_vs_rate(table, metric, os.path.join(out_dir, "metric_vs_rate.png"))
         plot_rate_order_heatmap(table, metric, os.path.join(out_dir, "rate_order_heatmap.png"))

@@ -105,6 +105,8 @@ MIN_EFFECT = 0.05
 LARGE_SHIFT = 0.2
 MIN_STUDIES_FOR_PREDICTION = 5
 ZERO = 1e-9
+# A lack of fit below this share of the curve's own variation is float round-off.
+EXACT_FIT = 1e-20
 REFINE_ADVICE = "refine the grid to half the step around each optimum"
 
 
@@ -219,7 +221,8 @@ def lack_of_fit(rates, losses):
     With 3 rates the quadratic interpolates the means: df1 = 0 and the test
     passes trivially (F = 0, p = 1). With one seed there is no pure error:
     F and p are nan, and `passes()` is False. Noise-free losses give
-    `SS_pe = 0`, F = inf (p = 0) or nan.
+    `SS_pe = 0`: F = inf (p = 0) when the quadratic misses the means, and
+    F = 0 (p = 1) when it fits them exactly (up to float round-off).
 
     Args:
         rates: strictly increasing grid, shape (J,), J >= 3.
@@ -245,6 +248,8 @@ def lack_of_fit(rates, losses):
     if df2 == 0:
         return LackOfFit(f=float("nan"), df1=df1, df2=0, p=float("nan"))
     ss_lof = n * np.sum((means - fitted) ** 2)
+    if ss_lof <= EXACT_FIT * n * np.sum((means - means.mean()) ** 2):  # the quadratic is exact
+        return LackOfFit(f=0.0, df1=df1, df2=df2, p=1.0)
     residuals = losses - means[None, :] - losses.mean(axis=1, keepdims=True) + losses.mean()
     ss_pe = np.sum(residuals**2)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -478,12 +483,12 @@ def verdict(estimate, rates, min_effect=MIN_EFFECT, large_shift=LARGE_SHIFT):
     shift = estimate.shift
     if low <= 0 <= high:
         return Verdict("keep", f"the interval [{low:+.3f}, {high:+.3f}] covers 0")
-    if abs(shift) < min_effect:
+    if abs(shift) < min_effect - ZERO:
         return Verdict("keep", f"the shift {shift:+.3f} is smaller than {min_effect:g}")
     if high < 0 and estimate.optimum_with <= (rates[1] - rates[0]) / 2 + ZERO:
         reason = f"the interval lies below 0 and the optimum with batch norm is {estimate.optimum_with:g}"
         return Verdict("remove", reason)
-    size = "slightly" if abs(shift) < large_shift else "significantly"
+    size = "slightly" if abs(shift) < large_shift - ZERO else "significantly"
     direction = "decrease" if shift < 0 else "increase"
     return Verdict(f"{size} {direction}", f"shift {shift:+.3f}, interval [{low:+.3f}, {high:+.3f}]")
 

@@ -26,6 +26,8 @@ def test_report_writes_every_file_and_they_parse(tmp_path):
     # One table line per (setting, rate): 3 settings x 6 rates.
     assert sum(line.startswith("| batch: ") or line.startswith("| no norm") for line in text.splitlines()) == 18 + 3
     assert "## Order comparison" in text
+    assert "| norm-act-drop | 0.300 | 0.100 | -0.200 |" in text and "| act-drop-norm | 0.300 | 0.100 | -0.200 |" in text
+    assert "## Order test" in text and "Winner: norm-act-drop." in text
 
 
 def test_summary_table_means_and_intervals():
@@ -39,10 +41,17 @@ def test_summary_table_means_and_intervals():
     assert cell["half_width"] == pytest.approx(0.02484, abs=1e-4)
 
 
-def test_report_without_a_baseline_says_why(tmp_path):
+def test_report_without_a_baseline_says_what_it_cannot_say(tmp_path):
     rows = [r for r in paired_rows([0.3] * 2, [0.1] * 2) if r["norm"] == "batch"]
+    rec = tuning.report(rows, str(tmp_path))
+    assert rec.shift is None and rec.best_rate_with == pytest.approx(0.1)
+    assert "No runs without normalization" in (tmp_path / "report.md").read_text()
+
+
+def test_report_of_rows_without_the_compared_norm_says_why(tmp_path):
+    rows = [r for r in paired_rows([0.3] * 2, [0.1] * 2) if r["norm"] == "none"]
     assert tuning.report(rows, str(tmp_path)) is None
-    assert "No recommendation" in (tmp_path / "report.md").read_text()
+    assert "No recommendation: recommend needs completed runs with norm='batch'" in (tmp_path / "report.md").read_text()
 
 
 def test_report_refuses_a_bad_metric(tmp_path):

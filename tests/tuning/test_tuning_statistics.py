@@ -43,6 +43,16 @@ def test_lack_of_fit_ignores_seed_offsets_and_rejects_a_kink():
     assert result.p < 1e-6 and not result.passes()
 
 
+def test_an_exact_quadratic_passes_even_without_noise():
+    # Noise-free parabolas with seed offsets: no pure error, and no lack of fit.
+    losses = [(RATES - 0.3) ** 2 + offset for offset in (0.0, 0.01, 0.02)]
+    result = statistics.lack_of_fit(RATES, losses)
+    assert (result.f, result.p) == (0.0, 1.0) and result.passes()
+    # Noise-free but kinked: the lack of fit is real, F is infinite.
+    kinked = [np.abs(RATES - 0.3) + offset for offset in (0.0, 0.01, 0.02)]
+    assert not statistics.lack_of_fit(RATES, kinked).passes()
+
+
 def test_lack_of_fit_with_three_rates_passes_trivially():
     result = statistics.lack_of_fit([0.0, 0.1, 0.2], [[1.0, 0.0, 5.0], [2.0, 0.5, 1.0]])
     assert (result.f, result.df1, result.df2, result.p) == (0.0, 0, 2, 1.0)

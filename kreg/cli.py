@@ -20,7 +20,7 @@ import sys
 # the command lines of a distributed study are all made from this table.
 # (flag, Study argument, argparse keywords); None means "the Study's default".
 TUNE_OPTIONS = (
-    ("--rates", "rates", dict(type=float, nargs="+", help="dropout rates in [0, 1) (default: 0 0.2 0.4)")),
+    ("--rates", "rates", dict(type=float, nargs="+", help="dropout rates in [0, 1) (default: 0 0.1 ... 0.6)")),
     ("--norms", "norms", dict(nargs="+", help="normalizations: none batch layer group (default: none batch)")),
     ("--orders", "orders", dict(nargs="+", help="block orders (default: norm-act-drop act-norm-drop)")),
     ("--seeds", "seeds", dict(type=int, help="number of paired seeds (default: 5)")),
@@ -95,6 +95,7 @@ def _add_study_commands(commands):
     report.add_argument("directory", help="a study directory")
     report.add_argument("--out", default=None, help="report folder (default: the study directory)")
     report.add_argument("--metric", default="val_loss", help="val_loss (final epoch), val_accuracy, ...")
+    report.add_argument("--tensorboard", action="store_true", help="also write DIR/tensorboard for TensorBoard's HParams dashboard")
     report.set_defaults(handler=_report)
 
 
@@ -124,13 +125,15 @@ def _run_study(settings, out):
     return _write_report(rows, out, study.metric.name)
 
 
-def _write_report(rows, out, metric):
+def _write_report(rows, out, metric, tensorboard=False):
     from kreg import tuning
 
-    recommendation = tuning.report(rows, out, metric=metric)
+    recommendation = tuning.report(rows, out, metric=metric, tensorboard=tensorboard)
     print()
     print(recommendation if recommendation is not None else "No recommendation: see report.md.")
     print(f"\nReport: {out}/report.md ({len(rows)} runs)")
+    if tensorboard:
+        print(f"TensorBoard: tensorboard --logdir {out}/{tuning.reporting.TENSORBOARD_DIR}")
     return 0
 
 
@@ -158,7 +161,7 @@ def _report(args):
 
     try:
         rows = tuning.results(args.directory)
-        return _write_report(rows, args.out or args.directory, args.metric)
+        return _write_report(rows, args.out or args.directory, args.metric, args.tensorboard)
     except (ValueError, FileNotFoundError) as e:
         return _fail(e, 2)
 

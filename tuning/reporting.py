@@ -5,6 +5,8 @@ import os
 
 import numpy as np
 
+from kreg import checks
+from kreg.tuning import hparams
 from kreg.tuning import ledger
 from kreg.tuning import recommendation
 from kreg.tuning import schema
@@ -188,7 +190,10 @@ def _markdown(rows, table, metric, recommendation_text, verdict=None):
     return "\n".join(lines)
 
 
-def report(results, out_dir, metric=schema.DEFAULT_METRIC):
+TENSORBOARD_DIR = "tensorboard"
+
+
+def report(results, out_dir, metric=schema.DEFAULT_METRIC, tensorboard=False):
     """Writes a study's report.
 
     Args:
@@ -196,6 +201,9 @@ def report(results, out_dir, metric=schema.DEFAULT_METRIC):
             or a study directory.
         out_dir: folder for the files (created if needed).
         metric: the metric of the tables and plots (see `recommend`).
+        tensorboard: also write the runs for TensorBoard's HParams dashboard
+            to `out_dir/tensorboard` (`tensorboard --logdir OUT/tensorboard`;
+            see `kreg.tuning.hparams.write_hparams`).
 
     Returns:
         The `Recommendation`, or None when the runs cannot support one (e.g.
@@ -208,6 +216,7 @@ def report(results, out_dir, metric=schema.DEFAULT_METRIC):
     ```
     """
     schema.metric(metric)
+    checks.check_bool("tensorboard", tensorboard)
     if isinstance(results, str):
         results = ledger.results(results)
     os.makedirs(out_dir, exist_ok=True)
@@ -224,4 +233,6 @@ def report(results, out_dir, metric=schema.DEFAULT_METRIC):
     if table:
         plot_metric_vs_rate(table, metric, os.path.join(out_dir, "metric_vs_rate.png"))
         plot_rate_order_heatmap(table, metric, os.path.join(out_dir, "rate_order_heatmap.png"))
+    if tensorboard:
+        hparams.write_hparams(results, os.path.join(out_dir, TENSORBOARD_DIR))
     return verdict

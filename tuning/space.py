@@ -27,7 +27,7 @@ from kreg import checks
 NORMS = ("none", "batch", "layer", "group")
 ORDER_TOKENS = ("norm", "act", "drop")
 DIMENSIONS = ("norm", "order", "rate", "seed")
-DEFAULT_RATES = (0.0, 0.2, 0.4)
+DEFAULT_RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 DEFAULT_NORMS = (None, "batch")
 DEFAULT_ORDERS = ("norm-act-drop", "act-norm-drop")
 DEFAULT_SEEDS = 5

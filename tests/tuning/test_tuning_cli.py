@@ -19,8 +19,11 @@ def test_tune_then_report(tmp_path, capsys):
     assert (study["rates"], study["norms"], study["seeds"], study["epochs"]) == ([0.0, 0.5], ["none", "batch"], [0], 1)
     assert len(tuning.results(out)) == 4
     (tmp_path / "study" / "report.md").unlink()
-    assert cli.main(["report", out]) == 0
+    assert cli.main(["report", out, "--tensorboard"]) == 0
     assert "Recommendation" in (tmp_path / "study" / "report.md").read_text()
+    assert f"tensorboard --logdir {out}/tensorboard" in capsys.readouterr().out
+    sessions = [p for p in (tmp_path / "study" / "tensorboard").iterdir() if p.is_dir()]
+    assert len(sessions) == 4
 
 
 @pytest.mark.parametrize(

@@ -57,3 +57,14 @@ def test_report_of_rows_without_the_compared_norm_says_why(tmp_path):
 def test_report_refuses_a_bad_metric(tmp_path):
     with pytest.raises(ValueError, match="metric must be one of"):
         tuning.report(paired_rows([0.3], [0.1]), str(tmp_path), metric="f1")
+
+
+def test_report_writes_tensorboard_sessions_only_when_asked(tmp_path):
+    rows = paired_rows([0.3] * 3, [0.1] * 3)
+    tuning.report(rows, str(tmp_path / "plain"))
+    assert not (tmp_path / "plain" / "tensorboard").exists()
+    tuning.report(rows, str(tmp_path / "tb"), tensorboard=True)
+    sessions = sorted(p.name for p in (tmp_path / "tb" / "tensorboard").iterdir() if p.is_dir())
+    assert sessions == sorted(r["key"] for r in rows)
+    with pytest.raises(ValueError, match="tensorboard must be True or False, got 'yes'"):
+        tuning.report(rows, str(tmp_path / "bad"), tensorboard="yes")

@@ -5,6 +5,7 @@
     kreg.fold_batchnorm(model)           # BN folded into the preceding Dense/Conv
     kreg.recalibrate_batchnorm(model, x) # exact BN statistics, dropout off
     kreg.mc_predict(model, x)            # MC dropout with BN kept in inference mode
+    kreg.retrofit(model, norm="batch")   # your model rewritten with ordered norm/act/drop blocks
     kreg.datasets.load("digits")         # offline-first datasets
     from kreg import models, tuning      # the zoo and the studies
 
@@ -29,6 +30,7 @@ _LAZY = {
     "fold_batchnorm": ("kreg.inference", "fold_batchnorm"),
     "mc_predict": ("kreg.inference", "mc_predict"),
     "recalibrate_batchnorm": ("kreg.inference", "recalibrate_batchnorm"),
+    "retrofit": ("kreg.retrofit", "retrofit"),
 }
 
 __all__ = sorted(_LAZY)

@@ -30,7 +30,7 @@ _LAZY = {
     "fold_batchnorm": ("kreg.inference", "fold_batchnorm"),
     "mc_predict": ("kreg.inference", "mc_predict"),
     "recalibrate_batchnorm": ("kreg.inference", "recalibrate_batchnorm"),
-    "retrofit": ("kreg.retrofit", "retrofit"),
+    "retrofit": ("kreg.retrofitting", "retrofit"),
 }
 
 __all__ = sorted(_LAZY)

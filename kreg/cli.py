@@ -31,6 +31,11 @@ TUNE_OPTIONS = (
     ("--metric", "metric", dict(help="val_loss (final epoch; the default), val_accuracy, best_val_loss, ...")),
     ("--trial-timeout", "trial_timeout", dict(type=float, help="distributed chief: re-queue a run whose worker was silent this long (s; workers report every epoch)")),
     ("--executor", "executor", dict(choices=("auto", "packed", "sequential"), help="packed: many runs train as one model (grid, local; several times faster); sequential: one Keras Tuner trial per run; auto (default): packed where it applies")),
+    ("--task", "task", dict(choices=("multiclass", "binary", "regression"), help="the task (default: from the labels and the model's output)")),
+    ("--loss", "loss", dict(help="a Keras loss name (default: the model's own, else the task's)")),
+    ("--optimizer", "optimizer", dict(help="a Keras optimizer name (default: the model's own, else adam)")),
+    ("--learning-rate", "learning_rate", dict(type=float, help="learning rate of the optimizer (default: 0.001)")),
+    ("--label", "label", dict(help="csv: the label column, by name or number (default: the last)")),
     ("--quiet", "quiet", dict(action="store_true", help="no progress lines")),
 )
 
@@ -82,7 +87,7 @@ def _add_study_commands(commands):
         "command with KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT set "
         "(--distributed N prints these commands for a chief and N workers).",
     )
-    tune.add_argument("model", help="a zoo model name (kreg models list)")
+    tune.add_argument("model", help="a zoo model name (kreg models list), a .keras file, or module:function (a builder)")
     tune.add_argument("dataset", help="a dataset name: digits, breast_cancer, wine, mnist, ..., npz:PATH, csv:PATH")
     tune.add_argument("--out", default=None, help="study directory (default: ./kreg-MODEL-DATASET)")
     _add_options(tune, [flag for flag, _, _ in TUNE_OPTIONS])
@@ -118,11 +123,30 @@ def _run_study(settings, out):
         rows = study.run()
     except tuning.StudyConflictError as e:
         return _fail(e, 2)
+    except OSError as e:  # a full disk, a read-only directory: the message names the path
+        return _fail(e, 1)
     except Exception as e:
         return _fail(f"the study failed: {type(e).__name__}: {e}", 1)
     if rows is None:  # a distributed worker: the chief reports
         return 0
-    return _write_report(rows, out, study.metric.name)
+    _write_report(rows, out, study.metric.name)
+    return _save_best(study, out)
+
+
+def _save_best(study, out):
+    """Trains the recommended configuration on train + validation and saves
+    it as OUT/best.keras."""
+    try:
+        config = study.recommended_config()
+        model = study.refit(config)
+    except (ValueError, OSError) as e:  # e.g. no completed run
+        print(f"kreg: no best.keras: {e}", file=sys.stderr)
+        return 0
+    path = os.path.join(out, "best.keras")
+    model.save(path)
+    order = f", order {config['order']}" if config["order"] else ""
+    print(f"Best model: {path} (norm {config['norm']}{order}, rate {config['rate']:g}, trained on train + validation)")
+    return 0
 
 
 def _write_report(rows, out, metric, tensorboard=False):
@@ -142,7 +166,8 @@ def _study(args):
 
 
 def _tune(args):
-    out = args.out or f"kreg-{args.model}-{args.dataset}".replace(":", "_").replace("/", "_")
+    name = os.path.splitext(os.path.basename(args.model))[0] if args.model.endswith(".keras") else args.model
+    out = args.out or f"kreg-{name}-{args.dataset}".replace(":", "_").replace("/", "_")
     if args.distributed is not None:
         if args.distributed < 1:
             return _fail(f"--distributed must be >= 1 worker, got {args.distributed}", 2)
@@ -153,7 +178,30 @@ def _tune(args):
         for line in distributed.commands(argv, args.distributed, ip=args.ip, port=args.port):
             print(line)
         return 0
-    return _run_study(dict(_study_arguments(args), model=args.model, dataset=args.dataset), out)
+    try:
+        model = _model_argument(args.model)
+    except ValueError as e:
+        return _fail(e, 2)
+    return _run_study(dict(_study_arguments(args), model=model, dataset=args.dataset), out)
+
+
+def _model_argument(text):
+    """MODEL of `kreg tune`: a zoo name or .keras path as given, or the
+    builder function named by `module:function`."""
+    if ":" not in text or text.endswith(".keras"):
+        return text
+    import importlib
+
+    module_name, _, function_name = text.partition(":")
+    if os.getcwd() not in sys.path:  # modules of the folder the command runs in
+        sys.path.insert(0, os.getcwd())
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"model {text!r} names no builder function ({type(e).__name__}: {e})") from e
+    if not callable(function):
+        raise ValueError(f"model {text!r} is not a function, got {type(function).__name__}")
+    return function
 
 
 def _report(args):
@@ -164,6 +212,8 @@ def _report(args):
         return _write_report(rows, args.out or args.directory, args.metric, args.tensorboard)
     except (ValueError, FileNotFoundError) as e:
         return _fail(e, 2)
+    except OSError as e:
+        return _fail(e, 1)
 
 
 def _add_models_commands(commands):

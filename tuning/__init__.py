@@ -15,8 +15,10 @@ distributed.py) -> the ledger (ledger.py, rows per schema.py) ->
 """
 
 from kreg.tuning.directory import StudyConflictError
+from kreg.tuning.directory import StudyLockedError
 from kreg.tuning.hypermodel import RegularizationHyperModel
 from kreg.tuning.ledger import Results
+from kreg.tuning.ledger import StudyWriteError
 from kreg.tuning.ledger import record_run
 from kreg.tuning.ledger import results
 from kreg.tuning.recommendation import Recommendation
@@ -32,6 +34,8 @@ __all__ = [
     "SearchSpace",
     "Study",
     "StudyConflictError",
+    "StudyLockedError",
+    "StudyWriteError",
     "recommend",
     "record_run",
     "report",

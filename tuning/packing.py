@@ -167,14 +167,60 @@ def check_branch(model, config, input_shape):
         raise NotPackableError(f"the model of {config} adds losses of its own (regularizers)")
 
 
-def summed_loss(y_true, y_pred):
-    """Per example, the sum over branches of the cross-entropy.
+def per_example_loss(loss):
+    """The per-example form of a study's loss, for the branches of a pack.
 
-    `y_true` is `(B, K)`, `y_pred` is `(B, K, classes)`. Keras averages it
-    over the batch: the sum over branches of each branch's mean loss, the
-    loss each branch would minimize alone.
+    A Keras loss name or function is already per example; a
+    `keras.losses.Loss` gives its unreduced `call`. A custom function may
+    reduce over examples itself, so it cannot be summed per branch.
+
+    Raises:
+        NotPackableError: a loss that is not one of Keras'.
     """
-    return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y_true, y_pred), axis=1)
+    if isinstance(loss, keras.losses.Loss):
+        if not hasattr(loss, "fn"):
+            raise NotPackableError(f"the loss {type(loss).__name__} is a Loss subclass of its own (packing needs a Keras loss)")
+        return loss.call
+    function = keras.losses.get(loss) if isinstance(loss, str) else loss
+    if not callable(function) or not getattr(function, "__module__", "").startswith("keras."):
+        raise NotPackableError(f"the loss {loss!r} is a function of your own (packing needs a Keras loss)")
+    return function
+
+
+def check_optimizer(optimizer):
+    """Refuses an optimizer that would couple the branches of a pack: a
+    gradient-norm clip measures the norm over every branch at once."""
+    for name in ("clipnorm", "global_clipnorm"):
+        if getattr(optimizer, name, None) is not None:
+            raise NotPackableError(f"the optimizer clips gradients by {name} (over every branch of a pack at once)")
+    return optimizer
+
+
+def binary_accuracy(y_true, y_pred):
+    """Per example and branch, Keras' binary accuracy (threshold 0.5):
+    `(B, K, 1)` targets and predictions to `(B, K)`."""
+    y_true = keras.ops.reshape(keras.ops.cast(y_true, y_pred.dtype), keras.ops.shape(y_pred))
+    hits = keras.ops.equal(y_true, keras.ops.cast(keras.ops.greater(y_pred, 0.5), y_pred.dtype))
+    return keras.ops.mean(keras.ops.cast(hits, "float32"), axis=-1)
+
+
+class SummedLoss:
+    """Per example, the sum over branches of the branches' loss.
+
+    `y_true` is `(B, K, ...)`, `y_pred` is `(B, K, outputs)`. Keras averages
+    it over the batch: the sum over branches of each branch's mean loss, the
+    loss each branch would minimize alone.
+
+    Args:
+        loss: a per-example loss function (`per_example_loss`).
+    """
+
+    def __init__(self, loss):
+        self.loss = loss
+        self.__name__ = "summed_loss"
+
+    def __call__(self, y_true, y_pred):
+        return keras.ops.sum(self.loss(y_true, y_pred), axis=1)
 
 
 class BranchMean(keras.metrics.Metric):
@@ -234,6 +280,18 @@ class PackTrainer:
         check_branch(model, config, self.hypermodel.input_shape)
         return model
 
+    def _compile_settings(self, branch):
+        """(optimizer, per-example loss, accuracy function or None) of a pack."""
+        settings = self.hypermodel.compile_kwargs(branch)
+        loss = per_example_loss(settings["loss"])
+        optimizer = check_optimizer(settings["optimizer"])
+        accuracy = None
+        if "accuracy" in settings["metrics"] or "acc" in settings["metrics"]:
+            accuracy = binary_accuracy if self.hypermodel.task == "binary" else keras.metrics.sparse_categorical_accuracy
+            if self.hypermodel.task == "regression":
+                raise NotPackableError("accuracy is no metric of a regression")
+        return optimizer, loss, accuracy
+
     def branch_memory(self, config):
         """`branch_memory` of the model of `config`."""
         return branch_memory(self.build_branch(config), self.batch_size)
@@ -241,16 +299,14 @@ class PackTrainer:
     def _compile(self, configs, columns, num_seeds):
         """The compiled `stacking.Pack` of `configs`, in their initial state."""
         keras.backend.clear_session()
-        pack = stacking.pack_model([self.build_branch(config) for config in configs], columns, num_seeds)
+        branches = [self.build_branch(config) for config in configs]
+        optimizer, loss, accuracy = self._compile_settings(branches[0])
+        pack = stacking.pack_model(branches, columns, num_seeds)
         k = len(configs)
-        pack.model.compile(
-            optimizer=self.hypermodel.optimizer(),
-            loss=summed_loss,
-            metrics=[
-                BranchMean(keras.losses.sparse_categorical_crossentropy, k, name="branch_loss"),
-                BranchMean(keras.metrics.sparse_categorical_accuracy, k, name="branch_accuracy"),
-            ],
-        )
+        metrics = [BranchMean(loss, k, name="branch_loss")]
+        if accuracy is not None:
+            metrics.append(BranchMean(accuracy, k, name="branch_accuracy"))
+        pack.model.compile(optimizer=optimizer, loss=SummedLoss(loss), metrics=metrics)
         return pack
 
     def run(self, configs, return_models=False):
@@ -291,7 +347,8 @@ class PackTrainer:
         failure = training.failure(history, self.epochs)
         if failure:
             return schema.Outcome.failed(failure)
-        test_loss, test_accuracy = test["branch_loss"][branch], test["branch_accuracy"][branch]
+        test_loss = test["branch_loss"][branch]
+        test_accuracy = test["branch_accuracy"][branch] if "branch_accuracy" in test else None
         return schema.Outcome("completed", training.measurements(history, test_loss, test_accuracy, wall_time))
 
 
@@ -358,4 +415,4 @@ def branch_history(history, branch):
     """One branch's history in the keys of a run alone: loss, accuracy,
     val_loss, val_accuracy (lists of floats, one per epoch)."""
     keys = {"loss": "branch_loss", "accuracy": "branch_accuracy", "val_loss": "val_branch_loss", "val_accuracy": "val_branch_accuracy"}
-    return {key: [float(epoch[branch]) for epoch in history[name]] for key, name in keys.items()}
+    return {key: [float(epoch[branch]) for epoch in history[name]] for key, name in keys.items() if name in history}

@@ -15,10 +15,11 @@ def measurements(history, test_loss, test_accuracy, wall_time):
     """The metrics of one run from its Keras history dict.
 
     Args:
-        history: `History.history` of the run (`loss`, `accuracy`,
-            `val_loss`, `val_accuracy` per epoch).
+        history: `History.history` of the run (`loss`, `val_loss` and, where
+            the run measures accuracy, `accuracy`, `val_accuracy`, per epoch).
         test_loss: loss on the test split after training.
-        test_accuracy: accuracy on the test split after training.
+        test_accuracy: accuracy on the test split after training (None
+            without accuracy, e.g. for a regression).
         wall_time: seconds spent training and evaluating.
 
     Returns:
@@ -26,22 +27,24 @@ def measurements(history, test_loss, test_accuracy, wall_time):
         validation metrics, best-epoch validation metrics (`best_epoch`
         counts from 1, chosen by validation loss), the generalization gap
         (final train accuracy - final validation accuracy), test metrics and
-        wall time.
+        wall time; the accuracy columns None without accuracy.
     """
     val_loss = history["val_loss"]
     best = min(range(len(val_loss)), key=val_loss.__getitem__)
+    accuracy, val_accuracy = history.get("accuracy"), history.get("val_accuracy")
+    measured = accuracy is not None and val_accuracy is not None
     return {
         "epochs": len(val_loss),
         "final_train_loss": history["loss"][-1],
-        "final_train_accuracy": history["accuracy"][-1],
+        "final_train_accuracy": accuracy[-1] if measured else None,
         "final_val_loss": val_loss[-1],
-        "final_val_accuracy": history["val_accuracy"][-1],
+        "final_val_accuracy": val_accuracy[-1] if measured else None,
         "best_val_loss": val_loss[best],
-        "best_val_accuracy": history["val_accuracy"][best],
+        "best_val_accuracy": val_accuracy[best] if measured else None,
         "best_epoch": best + 1,
-        "gap": history["accuracy"][-1] - history["val_accuracy"][-1],
+        "gap": accuracy[-1] - val_accuracy[-1] if measured else None,
         "test_loss": float(test_loss),
-        "test_accuracy": float(test_accuracy),
+        "test_accuracy": None if test_accuracy is None else float(test_accuracy),
         "wall_time": wall_time,
     }
 
@@ -148,7 +151,7 @@ def fit_and_measure(model, data, epochs, batch_size, seed, callbacks=()):
     """Trains a compiled model on `data` and measures it.
 
     Args:
-        model: a model compiled with an "accuracy" metric.
+        model: a compiled model (an "accuracy" metric is recorded where it has one).
         data: a `kreg.datasets.Dataset`.
         epochs: number of epochs.
         batch_size: training batch size.
@@ -174,5 +177,5 @@ def fit_and_measure(model, data, epochs, batch_size, seed, callbacks=()):
     message = failure(history, epochs)
     if message:
         return schema.Outcome.failed(message)
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH_SIZE, verbose=0)
-    return schema.Outcome("completed", measurements(history, test_loss, test_accuracy, time.perf_counter() - start))
+    test = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH_SIZE, verbose=0, return_dict=True)
+    return schema.Outcome("completed", measurements(history, test["loss"], test.get("accuracy"), time.perf_counter() - start))

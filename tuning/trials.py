@@ -81,7 +81,8 @@ class StudyTuner(compat.DeclaredSpaceTuner):
             raise errors.FatalError(f"run {config} crashed: {type(e).__name__}: {e}") from e
         if outcome.status == "failed":
             raise errors.FailedTrialError(outcome.message)
-        return outcome.metrics
+        # Keras Tuner takes numbers only; what a run does not measure (accuracy of a regression) stays None in its row.
+        return {name: value for name, value in outcome.metrics.items() if value is not None}
 
     @property
     def project_dir(self):

@@ -97,7 +97,8 @@ def test_every_tune_option_reaches_the_study_and_the_distributed_commands(capsys
     given = [
         "--rates", "0", "0.25", "--norms", "none", "layer", "--orders", "act-norm-drop", "--seeds", "3",
         "--epochs", "4", "--batch-size", "16", "--tuner", "random", "--max-trials", "5", "--metric", "val_accuracy",
-        "--trial-timeout", "30", "--executor", "sequential", "--quiet",
+        "--trial-timeout", "30", "--executor", "sequential", "--task", "multiclass", "--loss",
+        "categorical_hinge", "--optimizer", "sgd", "--learning-rate", "0.05", "--label", "y", "--quiet",
     ]
     assert sorted(flag for flag in given if flag.startswith("--")) == sorted(flag for flag, _, _ in cli.TUNE_OPTIONS)
     settings = []
@@ -107,7 +108,8 @@ def test_every_tune_option_reaches_the_study_and_the_distributed_commands(capsys
         (
             dict(model="mlp", dataset="wine", rates=[0.0, 0.25], norms=["none", "layer"], orders=["act-norm-drop"], seeds=3,
                  epochs=4, batch_size=16, tuner="random", max_trials=5, metric="val_accuracy", trial_timeout=30.0,
-                 executor="sequential", quiet=True),
+                 executor="sequential", task="multiclass", loss="categorical_hinge", optimizer="sgd",
+                 learning_rate=0.05, label="y", quiet=True),
             "o",
         )
     ]
@@ -125,3 +127,43 @@ def test_distributed_prints_the_commands(capsys):
     assert [line.split()[0] for line in lines] == ["KERASTUNER_TUNER_ID=chief", "KERASTUNER_TUNER_ID=worker0", "KERASTUNER_TUNER_ID=worker1"]
     assert all("KERASTUNER_ORACLE_IP=10.0.0.5 KERASTUNER_ORACLE_PORT=9000 kreg tune mlp digits --seeds 2" in line for line in lines)
     assert all(line.endswith("--out kreg-mlp-digits") for line in lines)
+
+
+def test_tune_a_keras_file_on_a_csv_with_a_label_column_saves_the_best_model(tmp_path, capsys):
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(240, 5)).astype("float32")
+    label = (x[:, 0] + x[:, 1] > 0).astype(int)
+    table = np.column_stack([label, x])
+    csv_path = tmp_path / "mine.csv"
+    csv_path.write_text("target,a,b,c,d,e\n" + "\n".join(",".join(f"{v:g}" for v in row) for row in table))
+    inputs = keras.Input((5,))
+    hidden = keras.layers.Dropout(0.1)(keras.layers.Dense(8, activation="relu")(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden)).save(tmp_path / "mine.keras")
+    out = str(tmp_path / "study")
+    argv = ["tune", str(tmp_path / "mine.keras"), f"csv:{csv_path}", "--label", "target", "--rates", "0", "0.3",
+            "--norms", "none", "batch", "--orders", "norm-act-drop", "--seeds", "2", "--epochs", "2", "--quiet", "--out", out]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Best model:" in printed and "best.keras" in printed
+    best = keras.saving.load_model(tmp_path / "study" / "best.keras", safe_mode=True)
+    assert best.predict(x[:3], verbose=0).shape == (3, 2)
+    assert len(tuning.results(out)) == 8  # (none + batch) x 2 rates x 2 seeds
+
+
+def test_tune_a_builder_named_module_colon_function(tmp_path, capsys, monkeypatch):
+    (tmp_path / "my_builders.py").write_text(
+        "import keras\n"
+        "def small(rate, seed):\n"
+        "    inputs = keras.Input((13,))\n"
+        "    x = keras.layers.Dropout(rate, seed=seed)(keras.layers.Dense(8, activation='relu')(inputs))\n"
+        "    return keras.Model(inputs, keras.layers.Dense(3, activation='softmax')(x))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    argv = ["tune", "my_builders:small", "wine", "--rates", "0", "0.5", "--norms", "none", "--seeds", "1", "--epochs", "1", "--quiet"]
+    assert cli.main(argv) == 0
+    assert len(tuning.results(str(tmp_path / "kreg-my_builders_small-wine"))) == 2
+    assert cli.main(["tune", "my_builders:missing", "wine"]) == 2
+    assert "model 'my_builders:missing' names no builder function" in capsys.readouterr().err

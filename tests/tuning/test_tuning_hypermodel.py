@@ -48,5 +48,5 @@ def test_seeds_may_be_an_explicit_list():
     assert hm.space.seeds == (3, 7)
     with pytest.raises(ValueError, match=r"seeds must be distinct values, got \[3, 3\]"):
         tuning.RegularizationHyperModel("mlp", input_shape=(64,), num_classes=10, seeds=[3, 3])
-    with pytest.raises(ValueError, match=r"model must be a zoo model name or a builder function, got 42"):
+    with pytest.raises(ValueError, match=r"model must be a zoo model name, a builder function, a keras.Model or a .keras path, got 42"):
         tuning.RegularizationHyperModel(42, input_shape=(64,), num_classes=10)

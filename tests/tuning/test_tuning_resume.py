@@ -1,8 +1,13 @@
 """Resume after SIGKILL: a real study process is killed once rows exist."""
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
+
+import pytest
 
 from study_process import TINY_STUDY
 from study_process import start_study
@@ -41,3 +46,44 @@ def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
     for row in rows:
         if row["key"] in before:
             assert row == before[row["key"]]
+
+
+def test_a_killed_study_with_lost_and_corrupt_state_resumes_and_names_it(tmp_path):
+    directory = str(tmp_path / "study")
+    process = start_study(directory, TINY_STUDY)
+    try:
+        wait_for_rows(directory, process, 1)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    runs = tmp_path / "study" / "runs"
+    before = {row["key"]: row for row in tuning.results(directory)}
+    # What a bad disk and a killed writer leave: a lock file (its holder is
+    # dead), a temporary file, study.json gone, one row cut short.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "study" / ".lock").write_text(json.dumps({"pid": dead.pid, "host": "elsewhere", "started": "2026-01-01T00:00:00+00:00"}))
+    leftover = runs / f".{next(iter(before))}.json.{dead.pid}-0.tmp"
+    leftover.write_text('{"key": ')
+    (tmp_path / "study" / "study.json").unlink()
+    cut = sorted(before)[0]
+    (runs / f"{cut}.json").write_text((runs / f"{cut}.json").read_text()[:40])
+
+    with pytest.warns(UserWarning) as caught:
+        rows = tuning.Study(directory=directory, **TINY_STUDY).run()
+
+    messages = [str(w.message) for w in caught]
+    assert any(f"rebuilt from the command's settings, {len(before) - 1} rows match" in m for m in messages)
+    assert any(m.startswith(f"runs/{cut}.json is not a valid row (") and m.endswith("moved to runs/corrupt/; that run trains again") for m in messages)
+    points = [(r["norm"], r["order"], r["rate"], r["seed"]) for r in rows]
+    assert len(points) == len(set(points)) == 8
+    assert all(r["status"] == "completed" for r in rows)
+    for row in rows:  # the cut row trained again, every intact one is untouched
+        if row["key"] in before and row["key"] != cut:
+            assert row == before[row["key"]]
+        else:
+            assert row["finished_at"] >= max(r["finished_at"] for r in before.values())
+    assert cut in {row["key"] for row in rows}
+    assert os.listdir(runs / "corrupt") == [f"{cut}.json"]
+    assert not leftover.exists()
+    assert tuning.results(directory).study["rates"] == [0.0, 0.5]

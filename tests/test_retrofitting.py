@@ -1,4 +1,4 @@
-"""Tests of kreg.retrofit: plain models rewritten into linear layer + NormDropout units."""
+"""Tests of kreg.retrofit (kreg/retrofitting.py): plain models rewritten into linear layer + NormDropout units."""
 
 import re
 
@@ -9,7 +9,7 @@ import pytest
 from kreg.layers import AlphaDropout
 from kreg.layers import NormDropout
 from kreg.layers import UniformDropout
-from kreg.retrofit import retrofit
+from kreg.retrofitting import retrofit
 
 L = keras.layers
 
@@ -568,3 +568,10 @@ def test_bad_arguments(kwargs, message):
     kwargs = {"model": mlp(), **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)):
         retrofit(**kwargs)
+
+
+def test_kreg_retrofit_is_the_function_whatever_was_imported_first():
+    import kreg
+    import kreg.retrofitting
+
+    assert kreg.retrofit is kreg.retrofitting.retrofit

@@ -7,6 +7,7 @@ a command loads Keras once, quietly (`quiet_backend_import`).
     kreg study                        the default study (mlp on digits)
     kreg tune MODEL DATASET [...]     a study of your choice
     kreg report DIR                   report of a finished study
+    kreg evidence [--quick]           the evidence suite, pooled
     kreg models list|info|train       the zoo
 """
 
@@ -95,6 +96,17 @@ def _add_study_commands(commands):
     tune.add_argument("--ip", default="127.0.0.1", help="with --distributed: the chief's address")
     tune.add_argument("--port", type=int, default=8000, help="with --distributed: the chief's port")
     tune.set_defaults(handler=_tune)
+
+    evidence = commands.add_parser(
+        "evidence",
+        help="the evidence suite: studies of several models and datasets, pooled",
+        description="Runs (or resumes) kreg's fixed suite of studies (kreg.tuning.evidence_suite.SUITE) and pools "
+        "their shifts into one answer: evidence.md, evidence.json and forest.png in the output folder.",
+    )
+    evidence.add_argument("--quick", action="store_true", help="a small suite (about a minute), e.g. to try it")
+    evidence.add_argument("--out", default="kreg-evidence", help="folder of the studies and the report (default: ./kreg-evidence)")
+    evidence.add_argument("--quiet", action="store_true", help="no progress lines")
+    evidence.set_defaults(handler=_evidence)
 
     report = commands.add_parser("report", help="report of a study directory")
     report.add_argument("directory", help="a study directory")
@@ -202,6 +214,22 @@ def _model_argument(text):
     if not callable(function):
         raise ValueError(f"model {text!r} is not a function, got {type(function).__name__}")
     return function
+
+
+def _evidence(args):
+    from kreg import tuning
+
+    try:
+        result = tuning.evidence(directory=args.out, quick=args.quick, quiet=args.quiet)
+        result.write(args.out)
+    except tuning.StudyConflictError as e:
+        return _fail(e, 2)
+    except OSError as e:
+        return _fail(e, 1)
+    print()
+    print(result)
+    print(f"\nEvidence: {args.out}/evidence.md, evidence.json, forest.png")
+    return 0
 
 
 def _report(args):

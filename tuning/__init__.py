@@ -16,6 +16,8 @@ distributed.py) -> the ledger (ledger.py, rows per schema.py) ->
 
 from kreg.tuning.directory import StudyConflictError
 from kreg.tuning.directory import StudyLockedError
+from kreg.tuning.evidence_suite import Evidence
+from kreg.tuning.evidence_suite import evidence
 from kreg.tuning.hypermodel import RegularizationHyperModel
 from kreg.tuning.ledger import Results
 from kreg.tuning.ledger import StudyWriteError
@@ -28,6 +30,7 @@ from kreg.tuning.space import SearchSpace
 from kreg.tuning.study import Study
 
 __all__ = [
+    "Evidence",
     "RegularizationHyperModel",
     "Recommendation",
     "Results",
@@ -36,6 +39,7 @@ __all__ = [
     "StudyConflictError",
     "StudyLockedError",
     "StudyWriteError",
+    "evidence",
     "recommend",
     "record_run",
     "report",

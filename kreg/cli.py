@@ -366,15 +366,16 @@ def quiet_backend_import():
 
     TensorFlow writes them before its logging can be configured, so they
     cannot be filtered: stderr is silenced while TensorFlow loads. Later C++
-    logging is kept to warnings and errors (`TF_CPP_MIN_LOG_LEVEL=2`). A
-    user who set `TF_CPP_MIN_LOG_LEVEL` sees everything TensorFlow prints.
+    logging is off too (`TF_CPP_MIN_LOG_LEVEL=3`: on a machine without a GPU
+    it only says that CUDA is missing). A user who set `TF_CPP_MIN_LOG_LEVEL`
+    sees everything TensorFlow prints.
     Python warnings and errors are not affected: an import error is raised
     after stderr is back.
     """
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "keras" in sys.modules:
         import keras  # noqa: F401
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with _quiet_stderr():
         import keras  # noqa: F401
 

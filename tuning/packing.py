@@ -309,13 +309,14 @@ class PackTrainer:
         pack.model.compile(optimizer=optimizer, loss=SummedLoss(loss), metrics=metrics)
         return pack
 
-    def run(self, configs, return_models=False):
+    def run(self, configs, return_models=False, callbacks=()):
         """Trains the configurations as one pack.
 
         Args:
             configs: configuration dicts (norm, order, rate, seed).
             return_models: also return each configuration's model, holding
                 the weights its branch trained.
+            callbacks: Keras callbacks of the pack's `fit` (e.g. progress).
 
         Returns:
             A list of `(config, schema.Outcome)`, in the order of `configs`;
@@ -337,6 +338,7 @@ class PackTrainer:
             validation_data=EvaluationBatches(data.x_val, data.y_val, len(seeds), k),
             epochs=self.epochs,
             verbose=0,
+            callbacks=list(callbacks),
         ).history
         test = pack.model.evaluate(EvaluationBatches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
         wall_time = (time.perf_counter() - start) / k
@@ -352,6 +354,17 @@ class PackTrainer:
         return schema.Outcome("completed", training.measurements(history, test_loss, test_accuracy, wall_time))
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """Tells the study's progress display that an epoch of a pack ended."""
+
+    def __init__(self, progress):
+        super().__init__()
+        self.progress = progress
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progress.epoch(epoch + 1)
+
+
 class PackedExecutor:
     """Trains a study's runs in packs; run by run where packing does not apply.
 
@@ -365,15 +378,15 @@ class PackedExecutor:
         max_pack: the most branches of one pack.
         fallback: the executor of the runs when the builder's models cannot
             be packed (a `kreg.tuning.trials.TrialExecutor`).
-        say: prints one line (why the study falls back).
+        progress: the study's `kreg.tuning.progress.Progress`.
     """
 
-    def __init__(self, trainer, memory_budget, max_pack, fallback, say):
+    def __init__(self, trainer, memory_budget, max_pack, fallback, progress):
         self.trainer = trainer
         self.memory_budget = memory_budget
         self.max_pack = max_pack
         self.fallback = fallback
-        self.say = say
+        self.progress = progress
 
     def run(self, todo, record):
         if not todo:
@@ -381,12 +394,14 @@ class PackedExecutor:
         trained = 0
         try:
             size = pack_size(self.trainer.branch_memory(todo[0]), len(todo), self.memory_budget, self.max_pack)
-            for pack in plan_packs(todo, size):
-                for config, outcome in self.trainer.run(pack):
+            packs = plan_packs(todo, size)
+            for index, pack in enumerate(packs, start=1):
+                self.progress.start_pack(index, len(packs), len(pack), self.trainer.epochs)
+                for config, outcome in self.trainer.run(pack, callbacks=[EpochProgress(self.progress)]):
                     record(config, outcome, "packed")
                 trained += len(pack)
         except NotPackableError as e:  # raised before its pack trains
-            self.say(f"kreg: training run by run: packing does not apply: {e}")
+            self.progress.say(f"kreg: training run by run: packing does not apply: {e}")
             self.fallback.run(todo[trained:], record)
 
 

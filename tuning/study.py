@@ -382,7 +382,7 @@ class Study:
                 progress.say(f"kreg: training run by run: {reason}")
             return run_by_run
         trainer = packing.PackTrainer(self.hypermodel, self.data, self.epochs, self.batch_size)
-        return packing.PackedExecutor(trainer, self.memory_budget, self.max_pack, fallback=run_by_run, say=progress.say)
+        return packing.PackedExecutor(trainer, self.memory_budget, self.max_pack, fallback=run_by_run, progress=progress)
 
     def run(self):
         """Runs (or resumes) the study.

@@ -9,6 +9,7 @@ from kreg.checks import check_positive_int
 from kreg.checks import check_rate
 from kreg.checks import check_seed
 from kreg.ops.alpha_dropout import alpha_dropout
+from kreg.ops.alpha_dropout import alpha_dropout_affine
 
 
 def _check_noise_shape(noise_shape):
@@ -67,6 +68,8 @@ class AlphaDropout(layers.Layer):
         self.seed = check_seed("seed", seed)
         self.mean = check_finite("mean", mean)
         self.variance = check_positive("variance", variance)
+        # computed once, outside any traced call (see `alpha_dropout`'s `affine`)
+        self._affine = alpha_dropout_affine(self.rate, self.mean, self.variance) if self.rate > 0 else None
         if self.rate > 0:
             self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
@@ -93,6 +96,7 @@ class AlphaDropout(layers.Layer):
                 seed=self.seed_generator,
                 mean=self.mean,
                 variance=self.variance,
+                affine=self._affine,
             )
         return inputs
 

@@ -15,6 +15,7 @@ Var[a z + b] = nu, whatever the distribution of x.
 
 import math
 
+from keras import backend
 from keras import ops
 from keras import random
 
@@ -54,7 +55,7 @@ def resolve_noise_shape(x, noise_shape):
     return tuple(shape[i] if dim is None else dim for i, dim in enumerate(noise_shape))
 
 
-def alpha_dropout(x, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0):
+def alpha_dropout(x, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0, affine=None):
     """Applies alpha dropout (training behaviour) to `x`.
 
     Args:
@@ -65,6 +66,10 @@ def alpha_dropout(x, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0):
         seed: a `keras.random.SeedGenerator`, an int or None.
         mean: the fixed-point mean the output keeps.
         variance: the fixed-point variance the output keeps.
+        affine: the precomputed `alpha_dropout_affine(rate, mean, variance)`,
+            or None to compute it here. Layers pass it: under `torch.compile`
+            dynamo may trace float attributes as symbolic floats, and the
+            float arithmetic of `alpha_dropout_affine` then fails to trace.
 
     Returns:
         `a * (x * m + alpha' * (1 - m)) + b`, in the dtype of `x`.
@@ -76,7 +81,10 @@ def alpha_dropout(x, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0):
     """
     if rate == 0:
         return x
-    a, b = alpha_dropout_affine(rate, mean, variance)
+    # numpy input: a numpy array on the left of `*` does not combine with
+    # a torch tensor, so every operand is a backend tensor first.
+    x = ops.convert_to_tensor(x)
+    a, b = alpha_dropout_affine(rate, mean, variance) if affine is None else affine
     uniform = random.uniform(resolve_noise_shape(x, noise_shape), seed=seed)
-    keep = ops.cast(ops.less(uniform, 1.0 - rate), x.dtype)
+    keep = ops.cast(ops.less(uniform, 1.0 - rate), backend.standardize_dtype(x.dtype))
     return a * (x * keep + ALPHA_PRIME * (1.0 - keep)) + b

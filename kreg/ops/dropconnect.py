@@ -6,6 +6,7 @@ what a DropConnect layer computes at inference. The masked kernel is a new
 tensor; the kernel variable itself is never written.
 """
 
+from keras import backend
 from keras import ops
 from keras import random
 
@@ -36,6 +37,8 @@ def dropconnect_matmul(x, kernel, rate, mask="batch", seed=None):
     """
     if mask not in MASK_MODES:
         raise ValueError(f"mask must be one of 'batch', 'example', got {mask!r}")
+    # numpy inputs: numpy * torch tensor fails, so both are tensors first.
+    x, kernel = ops.convert_to_tensor(x), ops.convert_to_tensor(kernel)
     if rate == 0:
         return ops.matmul(x, kernel)
     q = 1.0 - rate
@@ -43,7 +46,8 @@ def dropconnect_matmul(x, kernel, rate, mask="batch", seed=None):
         mask_shape = ops.shape(kernel)
     else:
         mask_shape = (ops.shape(x)[0],) + tuple(ops.shape(kernel))
-    keep = ops.cast(ops.less(random.uniform(mask_shape, seed=seed), q), kernel.dtype)
+    dtype = backend.standardize_dtype(kernel.dtype)
+    keep = ops.cast(ops.less(random.uniform(mask_shape, seed=seed), q), dtype)
     masked_kernel = kernel * keep * (1.0 / q)
     if mask == "batch":
         return ops.matmul(x, masked_kernel)

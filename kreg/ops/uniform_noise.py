@@ -32,5 +32,6 @@ def uniform_noise(x, rate, seed=None):
     """
     if rate == 0:
         return x
+    x = ops.convert_to_tensor(x)  # numpy input: numpy * torch tensor fails
     u = random.uniform(ops.shape(x), minval=-rate, maxval=rate, seed=seed)
     return x + x * ops.cast(u, backend.standardize_dtype(x.dtype))

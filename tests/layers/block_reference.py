@@ -7,11 +7,11 @@ GROUPS = 4  # groups of the group-norm reference; the tests use 8 features
 
 
 def apply_in_order(x, order, parts, training):
-    """The hand-stacked reference: `parts[token]` applied in `order`."""
+    """The hand-stacked reference: `parts[token]` applied in `order`, as numpy."""
     for token in order:
         layer = parts[token]
         x = layer(x) if token == "act" else layer(x, training=training)
-    return x
+    return keras.ops.convert_to_numpy(x)  # torch: a tensor with grad has no __array__
 
 
 def reference_norm(norm):
@@ -44,4 +44,5 @@ def assert_block_equals_reference(block, linear, parts, x, order, rng, atol):
         target.set_weights(weights)
     for training in (True, False):
         expected = apply_in_order(linear(x), order.split("-"), parts, training)
-        np.testing.assert_allclose(block(x, training=training), expected, rtol=1e-5, atol=atol)
+        actual = keras.ops.convert_to_numpy(block(x, training=training))
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=atol)

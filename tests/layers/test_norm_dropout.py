@@ -204,7 +204,7 @@ def test_batch_norm_uses_batch_statistics_in_training_and_moving_ones_at_inferen
     np.testing.assert_allclose(block.norm_layer.moving_mean.numpy(), moving_mean, rtol=1e-5)
     np.testing.assert_allclose(block.norm_layer.moving_variance.numpy(), moving_var, rtol=1e-5)
     expected = (x - moving_mean) / np.sqrt(moving_var + 1e-3)
-    np.testing.assert_allclose(block(x, training=False), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(block(x, training=False)), expected, rtol=1e-5, atol=1e-5)
 
 
 # --- bad arguments --------------------------------------------------------------

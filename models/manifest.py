@@ -4,6 +4,13 @@ Layout: `{"MODEL": {"DATASET": entry}}`; an entry records the file name, its
 sha256, how the weights were trained (dataset split seed, epochs, seed,
 optimizer, backend, Keras version, the model's overrides) and the accuracy
 measured on the dataset's test split right after training.
+
+Two digests guard an entry: `sha256` is the weights file's bytes, and
+`architecture_sha256` binds those bytes to the architecture they were trained
+for (the model name, `input_shape`, `num_classes` and `overrides`, see
+`architecture_sha256()`). Editing any of these in the manifest, or pointing
+an entry at other weights, makes `kreg.models.load` refuse the entry instead
+of loading weights into a model they do not belong to.
 """
 
 import hashlib
@@ -48,3 +55,34 @@ def sha256(path):
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+ARCHITECTURE_FIELDS = ("input_shape", "num_classes", "overrides")
+
+
+def architecture_sha256(name, entry):
+    """Hex sha256 binding an entry's weights to the architecture they belong to.
+
+    The digest covers the model name, the entry's `input_shape`,
+    `num_classes` and `overrides` (everything `load` passes to `create`) and
+    the weights file's `sha256`, as canonical JSON (sorted keys, no spaces),
+    so it is the same whichever backend or Keras version computes it.
+
+    Args:
+        name: the registered model name the entry belongs to.
+        entry: a manifest entry with `sha256` and the `ARCHITECTURE_FIELDS`.
+
+    Returns:
+        64 hex digits.
+
+    Example:
+
+    >>> entry = entries("mlp")["digits"]
+    >>> architecture_sha256("mlp", entry) == entry["architecture_sha256"]
+    True
+    """
+    record = {"model": name, "weights_sha256": entry["sha256"]}
+    record.update({field: entry[field] for field in ARCHITECTURE_FIELDS})
+    # a JSON round trip first: tuples and lists (input_shape) hash alike
+    text = json.dumps(json.loads(json.dumps(record)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

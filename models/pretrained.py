@@ -8,15 +8,19 @@ from kreg.models.registry import registration
 
 
 class WeightsIntegrityError(ValueError):
-    """A weights file does not match the sha256 recorded in its manifest."""
+    """A weights file does not match its manifest entry: the file's sha256
+    differs, or the entry's architecture (input shape, classes, overrides) is
+    not the one the weights were recorded with."""
 
 
 def load(name, weights="digits", directory=None):
     """Creates model `name` and loads the weights trained on dataset `weights`.
 
-    The file's sha256 is checked against the manifest before Keras reads it.
-    The model is built with the input shape, classes and overrides recorded
-    at training time. Weights files are backend-neutral: weights trained on
+    The file's sha256 is checked against the manifest before Keras reads it,
+    and so is the entry's `architecture_sha256`, which ties the weights to
+    the input shape, classes and overrides recorded at training time: the
+    model is built from exactly those, so an edited manifest cannot load the
+    weights into another architecture. Weights files are backend-neutral: weights trained on
     TensorFlow load on JAX and vice versa.
 
     Args:
@@ -32,7 +36,10 @@ def load(name, weights="digits", directory=None):
     Raises:
         ValueError: unknown model, or no such weights (the message lists
             the available ones).
-        WeightsIntegrityError: the file's sha256 differs from the manifest's.
+        WeightsIntegrityError: the file's sha256 differs from the manifest's,
+            or the entry's architecture does not match the one its weights
+            were recorded with (an edited manifest), or the entry has no
+            `architecture_sha256` to check it with.
 
     Example:
 
@@ -55,6 +62,25 @@ def load(name, weights="digits", directory=None):
             f"weights file {path} has sha256 {digest}, but the manifest records "
             f"{entry['sha256']}: the file is corrupted or was replaced; refusing to load it "
             f"(retrain with `kreg models train {name} {entry['dataset']}`)"
+        )
+    recorded = entry.get("architecture_sha256")
+    if recorded is None:
+        raise WeightsIntegrityError(
+            f"weights file {path}: its manifest entry ({name!r}, {weights!r}) has no "
+            f"architecture_sha256, so the architecture the weights belong to cannot be "
+            f"checked; refusing to load it (retrain with `kreg models train {name} "
+            f"{entry['dataset']}`, which records it)"
+        )
+    actual = manifest.architecture_sha256(name, entry)
+    if actual != recorded:
+        fields = {field: entry[field] for field in manifest.ARCHITECTURE_FIELDS}
+        raise WeightsIntegrityError(
+            f"weights file {path}: the architecture in its manifest entry ({name!r}, "
+            f"{weights!r}: {fields}) does not match the architecture the weights were "
+            f"recorded with (architecture_sha256 {actual}, but the manifest records "
+            f"{recorded}): the manifest's input_shape, num_classes or overrides were "
+            f"edited; refusing to load the weights into a model they do not belong to "
+            f"(restore the entry or retrain with `kreg models train {name} {entry['dataset']}`)"
         )
     model = create(
         name,

@@ -3,7 +3,8 @@
 `train(name, dataset)` builds the model with a fixed seed, trains it with
 Adam on the dataset's train split, measures accuracy on its validation and
 test splits, writes `NAME-DATASET.weights.h5` and records it in
-`manifest.json` (sha256, settings, metrics). Also `kreg models train`.
+`manifest.json` (sha256 of the file and of file + architecture, settings,
+metrics). Also `kreg models train`.
 
 It writes into `./kreg-weights` unless told otherwise: never into the
 installed package by default. The shipped weights are made from a source
@@ -64,7 +65,7 @@ def train(name, dataset="digits", epochs=EPOCHS, seed=0, directory=DIRECTORY):
 
     >>> entry = train("mlp", "digits", epochs=5, directory="/tmp/w")
     >>> sorted(entry)[:3]
-    ['as_images', 'backend', 'batch_size']
+    ['architecture_sha256', 'as_images', 'backend']
     """
     epochs = check_positive_int("epochs", epochs)
     directory = check_path("directory", DIRECTORY if directory is None else directory)
@@ -105,5 +106,6 @@ def train(name, dataset="digits", epochs=EPOCHS, seed=0, directory=DIRECTORY):
         "test_accuracy": accuracy(model, data.x_test, data.y_test),
         "test_examples": len(data.y_test),
     }
+    entry["architecture_sha256"] = manifest.architecture_sha256(name, entry)
     manifest.update(name, dataset, entry, directory)
     return entry

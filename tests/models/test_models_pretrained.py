@@ -1,4 +1,4 @@
-"""kreg.models.pretrained.load: sha256 check, unknown weights, loads from a folder."""
+"""kreg.models.pretrained.load: sha256 checks (file, architecture), unknown weights, loads from a folder."""
 
 import shutil
 
@@ -33,6 +33,33 @@ def test_corrupted_weights_refused(copied_weights):
         models.load("mlp", directory=str(copied_weights))
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [("overrides", {"depth": 1}), ("overrides", {"width": 32}), ("overrides", {"norm": None}),
+     ("num_classes", 9), ("input_shape", [8, 8])],
+)
+def test_edited_architecture_refused(copied_weights, field, value):
+    # A copied manifest whose entry describes another architecture than the
+    # one its (unchanged, sha256-valid) weights were trained for.
+    entry = manifest.entries("mlp", str(copied_weights))["digits"]
+    entry[field] = {**entry[field], **value} if isinstance(value, dict) else value
+    manifest.update("mlp", "digits", entry, str(copied_weights))
+    with pytest.raises(models.WeightsIntegrityError,
+                       match=r"mlp-digits\.weights\.h5: the architecture in its manifest entry "
+                             r"\('mlp', 'digits'.*does not match the architecture the weights "
+                             r"were recorded with"):
+        models.load("mlp", directory=str(copied_weights))
+
+
+def test_unedited_copy_loads_and_entry_without_architecture_digest_refused(copied_weights):
+    assert models.load("mlp", directory=str(copied_weights)).output_shape == (None, 10)
+    entry = manifest.entries("mlp", str(copied_weights))["digits"]
+    del entry["architecture_sha256"]
+    manifest.update("mlp", "digits", entry, str(copied_weights))
+    with pytest.raises(models.WeightsIntegrityError, match=r"has no architecture_sha256"):
+        models.load("mlp", directory=str(copied_weights))
+
+
 def test_unknown_weights_lists_available():
     with pytest.raises(ValueError, match=r"model 'mlp' has no weights 'cifar10'; "
                                          r"available weights: 'digits'"):
@@ -51,5 +78,6 @@ def test_shipped_files_small_and_match_manifest():
         entry = manifest.entries(name)[dataset]
         path = f"{manifest.WEIGHTS_DIR}/{entry['file']}"
         assert manifest.sha256(path) == entry["sha256"]
+        assert manifest.architecture_sha256(name, entry) == entry["architecture_sha256"]
         with open(path, "rb") as handle:
             assert len(handle.read()) < 512 * 1024  # brief: well under 1 MB

@@ -19,6 +19,7 @@ def test_train_writes_entry_that_load_reproduces(tmp_path):
     assert again == entry
     assert entry["file"] == "mlp-wine.weights.h5"
     assert entry["sha256"] == manifest.sha256(tmp_path / entry["file"])
+    assert entry["architecture_sha256"] == manifest.architecture_sha256("mlp", entry)
     assert (entry["epochs"], entry["seed"], entry["backend"]) == (1, 2, keras.backend.backend())
     assert entry["keras_version"] == keras.__version__
     assert entry["input_shape"] == [13] and entry["num_classes"] == 3

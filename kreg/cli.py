@@ -14,6 +14,7 @@ a command loads Keras once, quietly (`quiet_backend_import`).
 import argparse
 import contextlib
 import os
+import signal
 import sys
 
 
@@ -133,6 +134,8 @@ def _run_study(settings, out):
         return _fail(e, 1)
     try:
         rows = study.run()
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        return _interrupted(study, out, 143 if isinstance(e, Terminated) else 130)
     except tuning.StudyConflictError as e:
         return _fail(e, 2)
     except OSError as e:  # a full disk, a read-only directory: the message names the path
@@ -159,6 +162,30 @@ def _save_best(study, out):
     order = f", order {config['order']}" if config["order"] else ""
     print(f"Best model: {path} (norm {config['norm']}{order}, rate {config['rate']:g}, trained on train + validation)")
     return 0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that a study stops as on Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _interrupted(study, out, code):
+    """One line about what an interrupted study keeps, then its exit status."""
+    from kreg import tuning
+
+    try:
+        recorded = len(tuning.results(out))
+    except (ValueError, OSError):
+        recorded = 0
+    saved = ""
+    checkpoint = getattr(getattr(study, "progress", None), "checkpoint", None)
+    if checkpoint:
+        saved = f", pack saved at epoch {checkpoint[0]}/{checkpoint[1]}"
+    print(f"interrupted: {recorded} runs recorded{saved}; run the same command to resume", file=sys.stderr)
+    return code
 
 
 def _write_report(rows, out, metric, tensorboard=False):
@@ -386,8 +413,13 @@ def main(argv=None):
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    quiet_backend_import()
-    return args.handler(args) or 0
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        quiet_backend_import()
+        return args.handler(args) or 0
+    except KeyboardInterrupt as e:  # before or after a study: nothing to keep
+        print("interrupted", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -36,12 +36,14 @@ interrupted pack loses all its runs; see `pack_size`.
 """
 
 import math
+import os
 import time
 
 import keras
 import numpy as np
 
 from kreg import checks
+from kreg.tuning import checkpoints
 from kreg.tuning import schema
 from kreg.tuning import stacking
 from kreg.tuning import training
@@ -257,6 +259,9 @@ class PackTrainer:
         data: a `kreg.datasets.Dataset`.
         epochs: epochs per run.
         batch_size: training batch size.
+        checkpoint_dir: where packs save their state after their epochs and
+            resume from it (`kreg.tuning.checkpoints`); None saves nothing.
+        on_save: called with the epochs done after each save.
 
     Example:
 
@@ -268,11 +273,13 @@ class PackTrainer:
     ```
     """
 
-    def __init__(self, hypermodel, data, epochs, batch_size):
+    def __init__(self, hypermodel, data, epochs, batch_size, checkpoint_dir=None, on_save=None):
         self.hypermodel = hypermodel
         self.data = data
         self.epochs = epochs
         self.batch_size = batch_size
+        self.checkpoint_dir = checkpoint_dir
+        self.on_save = on_save or (lambda epochs_done: None)
 
     def build_branch(self, config):
         """The uncompiled model of one configuration, checked packable."""
@@ -330,20 +337,36 @@ class PackTrainer:
         pack = self._compile(configs, columns, len(seeds))
         data, k = self.data, len(configs)
         start = time.perf_counter()
-        batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs)
-        history = pack.model.fit(
+        path = self.checkpoint(configs)
+        done, history = checkpoints.restore(path, pack.model) if path else (0, {})
+        callbacks = list(callbacks)
+        saver = None
+        if path:
+            saver = checkpoints.Saver(path, done, history, self.on_save)
+            callbacks.append(saver)
+        batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs, start_epoch=done)
+        fitted = pack.model.fit(
             ((x, y[:, columns]) for x, y in batches),
             steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
             shuffle=False,  # the batches come in their order
             validation_data=EvaluationBatches(data.x_val, data.y_val, len(seeds), k),
+            initial_epoch=done,
             epochs=self.epochs,
             verbose=0,
-            callbacks=list(callbacks),
+            callbacks=callbacks,
         ).history
+        history = saver.history if saver else fitted
         test = pack.model.evaluate(EvaluationBatches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
         wall_time = (time.perf_counter() - start) / k
         outcomes = [(config, self._outcome(branch_history(history, b), test, b, wall_time)) for b, config in enumerate(configs)]
         return (outcomes, pack.trained_branches()) if return_models else outcomes
+
+    def checkpoint(self, configs):
+        """The checkpoint file of a pack of `configs` (None without a checkpoint folder)."""
+        if self.checkpoint_dir is None:
+            return None
+        keys = [self.hypermodel.space.key(config) for config in configs]
+        return os.path.join(self.checkpoint_dir, checkpoints.pack_key(keys, self.epochs) + ".npz")
 
     def _outcome(self, history, test, branch, wall_time):
         failure = training.failure(history, self.epochs)
@@ -399,6 +422,8 @@ class PackedExecutor:
                 self.progress.start_pack(index, len(packs), len(pack), self.trainer.epochs)
                 for config, outcome in self.trainer.run(pack, callbacks=[EpochProgress(self.progress)]):
                     record(config, outcome, "packed")
+                if self.trainer.checkpoint(pack):  # recorded: its checkpoint has served
+                    checkpoints.remove(self.trainer.checkpoint(pack))
                 trained += len(pack)
         except NotPackableError as e:  # raised before its pack trains
             self.progress.say(f"kreg: training run by run: packing does not apply: {e}")

@@ -43,6 +43,8 @@ class Progress:
         self.durations = collections.deque(maxlen=ETA_WINDOW)
         self.last = time.monotonic()
         self.bar = None
+        self.pack = None
+        self.checkpoint = None  # (epochs saved, epochs) of the pack training now
         if done:
             self.say(f"resuming: {done}/{total or '?'} runs already recorded")
 
@@ -59,6 +61,7 @@ class Progress:
         self.pack = (index, count, runs, epochs)
         self.pack_start = time.monotonic()
         self.pack_left = runs  # trained with the pack, not shown yet
+        self.checkpoint = None
         self.bar = None
         if self.quiet:
             return
@@ -85,6 +88,10 @@ class Progress:
             per_epoch = (now - self.first_epoch_end) / (epoch - 1) if epoch > 1 else elapsed
             eta = per_epoch * (epochs - epoch)
             self.say(f"pack {index}/{count}: epoch {epoch}/{epochs}, {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
+
+    def saved(self, epochs_done):
+        """The current pack saved its state after `epochs_done` epochs."""
+        self.checkpoint = (epochs_done, self.pack[3] if self.pack else epochs_done)
 
     def update(self, row):
         """Shows a recorded row."""

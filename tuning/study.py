@@ -18,6 +18,7 @@ import json
 import os
 
 from kreg import checks
+from kreg.tuning import checkpoints
 from kreg.tuning import directory as directory_module
 from kreg.tuning import distributed
 from kreg.tuning import hypermodel as hypermodel_module
@@ -381,7 +382,14 @@ class Study:
             if reason is not None:
                 progress.say(f"kreg: training run by run: {reason}")
             return run_by_run
-        trainer = packing.PackTrainer(self.hypermodel, self.data, self.epochs, self.batch_size)
+        trainer = packing.PackTrainer(
+            self.hypermodel,
+            self.data,
+            self.epochs,
+            self.batch_size,
+            checkpoint_dir=os.path.join(self.directory, checkpoints.PACKS_DIR),
+            on_save=progress.saved,
+        )
         return packing.PackedExecutor(trainer, self.memory_budget, self.max_pack, fallback=run_by_run, progress=progress)
 
     def run(self):
@@ -409,6 +417,7 @@ class Study:
         keys = {row["key"] for row in recorded}
         todo = [config for config in self.space.configs() if self.space.key(config) not in keys]
         progress = progress_module.Progress(self.trial_budget(), done=len(recorded), quiet=self.quiet, metric_column=self.metric.column)
+        self.progress = progress
 
         def record(config, outcome, worker):
             row = ledger.record_run(self.directory, config, outcome, worker)
@@ -490,6 +499,7 @@ class Study:
         model.fit(
             ((bx[:, 0], by[:, 0]) for bx, by in batches),
             steps_per_epoch=training.steps_per_epoch(len(x), self.batch_size),
+            shuffle=False,  # the batches come in their order
             epochs=epochs,
             verbose=0,
         )

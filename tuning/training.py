@@ -61,7 +61,7 @@ def epoch_order(seed, epoch, size):
     return np.random.default_rng([seed, epoch]).permutation(size)
 
 
-def training_batches(x, y, seeds, batch_size, epochs):
+def training_batches(x, y, seeds, batch_size, epochs, start_epoch=0):
     """The training batches of runs with `seeds`, side by side, every epoch.
 
     Epoch after epoch, seed `seeds[j]`'s examples in its `epoch_order`, cut
@@ -74,14 +74,15 @@ def training_batches(x, y, seeds, batch_size, epochs):
         seeds: the runs' seeds.
         batch_size: examples per batch.
         epochs: number of epochs.
+        start_epoch: the first epoch (a pack resumed from its checkpoint).
 
     Yields:
-        `epochs * steps_per_epoch(len(x), batch_size)` batches `(x, y)`; fit
+        `(epochs - start_epoch) * steps_per_epoch(len(x), batch_size)` batches `(x, y)`; fit
         them with that `steps_per_epoch`, so that Keras carries on through
         the epochs.
     """
     size = len(x)
-    for epoch in range(epochs):
+    for epoch in range(start_epoch, epochs):
         order = np.stack([epoch_order(seed, epoch, size) for seed in seeds], axis=1)
         for start in range(0, size, batch_size):
             index = order[start : start + batch_size]

@@ -107,18 +107,8 @@ def measure(way, args):
         plain_loop(data, points, args.epochs, args.batch_size)
     else:
         with tempfile.TemporaryDirectory() as directory:
-            rows = tuning.Study(
-                "mlp",
-                data,
-                directory,
-                rates=args.rates,
-                orders=args.orders,
-                seeds=args.seeds,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                executor=way,
-                quiet=True,
-            ).run()
+            grid = {name: getattr(args, name) for name in ("rates", "orders", "seeds", "epochs", "batch_size")}
+            rows = tuning.Study("mlp", data, directory, executor=way, quiet=True, **grid).run()
             assert len(rows) == len(points) and all(r["status"] == "completed" for r in rows)
             assert way != "packed" or {r["worker"] for r in rows} == {"packed"}
     seconds = time.perf_counter() - start

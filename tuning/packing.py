@@ -35,6 +35,7 @@ on 2 CPU cores the 45 runs of the default study compile in about 5 s), and an
 interrupted pack loses all its runs; see `pack_size`.
 """
 
+import dataclasses
 import math
 import os
 import time
@@ -388,6 +389,7 @@ class EpochProgress(keras.callbacks.Callback):
         self.progress.epoch(epoch + 1)
 
 
+@dataclasses.dataclass
 class PackedExecutor:
     """Trains a study's runs in packs; run by run where packing does not apply.
 
@@ -395,7 +397,7 @@ class PackedExecutor:
     during a pack loses that pack only: the rows of every finished pack have
     been recorded, and the unfinished one trains again.
 
-    Args:
+    Attributes:
         trainer: a `PackTrainer`.
         memory_budget: bytes a pack may use.
         max_pack: the most branches of one pack.
@@ -404,12 +406,11 @@ class PackedExecutor:
         progress: the study's `kreg.tuning.progress.Progress`.
     """
 
-    def __init__(self, trainer, memory_budget, max_pack, fallback, progress):
-        self.trainer = trainer
-        self.memory_budget = memory_budget
-        self.max_pack = max_pack
-        self.fallback = fallback
-        self.progress = progress
+    trainer: object
+    memory_budget: float
+    max_pack: int
+    fallback: object
+    progress: object
 
     def run(self, todo, record):
         if not todo:

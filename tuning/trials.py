@@ -5,6 +5,7 @@ distributed study train this way. Packing (`kreg.tuning.packed`) is faster
 where it applies.
 """
 
+import dataclasses
 import os
 import time
 
@@ -96,10 +97,11 @@ class StudyTuner(compat.DeclaredSpaceTuner):
         """Nothing to reload: the ledger is the state."""
 
 
+@dataclasses.dataclass
 class TrialExecutor:
     """Trains run by run, one Keras Tuner trial each.
 
-    Args:
+    Attributes:
         make_oracle: `make_oracle(todo, record)` -> the study's oracle.
         hypermodel: the study's `RegularizationHyperModel`.
         data: a `kreg.datasets.Dataset`.
@@ -108,13 +110,12 @@ class TrialExecutor:
         directory: the study directory (Keras Tuner's `directory`).
     """
 
-    def __init__(self, make_oracle, hypermodel, data, epochs, batch_size, directory):
-        self.make_oracle = make_oracle
-        self.hypermodel = hypermodel
-        self.data = data
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.directory = directory
+    make_oracle: object
+    hypermodel: object
+    data: object
+    epochs: int
+    batch_size: int
+    directory: str
 
     def run(self, todo, record):
         """Searches: the grid trains `todo`; the other tuners what they propose."""

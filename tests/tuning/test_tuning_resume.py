@@ -24,8 +24,8 @@ def wait_for_rows(directory, process, count, timeout=120):
         time.sleep(0.05)
     raise AssertionError(f"no {count} rows after {timeout}s")
 
-def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
-    directory = str(tmp_path / "study")
+def kill_after_first_row(directory):
+    """Starts the tiny study in a real process and SIGKILLs it once a row exists."""
     process = start_study(directory, TINY_STUDY)
     try:
         wait_for_rows(directory, process, 1)
@@ -33,6 +33,11 @@ def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
     finally:
         process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
+
+
+def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
+    directory = str(tmp_path / "study")
+    kill_after_first_row(directory)
     before = {row["key"]: row for row in tuning.results(directory)}
     # 2 rates x 2 seeds, without BN and with BN (one order): 8 runs in all.
     assert 1 <= len(before) < 8
@@ -50,12 +55,7 @@ def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
 
 def test_a_killed_study_with_lost_and_corrupt_state_resumes_and_names_it(tmp_path):
     directory = str(tmp_path / "study")
-    process = start_study(directory, TINY_STUDY)
-    try:
-        wait_for_rows(directory, process, 1)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=60)
+    kill_after_first_row(directory)
     runs = tmp_path / "study" / "runs"
     before = {row["key"]: row for row in tuning.results(directory)}
     # What a bad disk and a killed writer leave: a lock file (its holder is

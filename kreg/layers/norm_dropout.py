@@ -64,12 +64,11 @@ def parse_order(order):
     for token in tokens:
         if token not in TOKENS:
             raise ValueError(
-                f"order has unknown token {token!r} in {order!r}; allowed tokens: {allowed}"
+                f"order must be made of the tokens {allowed}, got {order!r} (unknown token {token!r})"
             )
         if tokens.count(token) > 1:
             raise ValueError(
-                f"order repeats token {token!r} in {order!r}; each of {allowed} "
-                "may appear at most once"
+                f"order must hold each of {allowed} at most once, got {order!r} (repeats token {token!r})"
             )
     return tokens
 

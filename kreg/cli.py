@@ -13,6 +13,7 @@ a command loads Keras once, quietly (`quiet_backend_import`).
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import signal
 import sys
@@ -40,6 +41,10 @@ TUNE_OPTIONS = (
     ("--label", "label", dict(help="csv: the label column, by name or number (default: the last)")),
     ("--quiet", "quiet", dict(action="store_true", help="no progress lines")),
 )
+
+
+# Commands that train or report studies (Keras Tuner, tf.data, TensorBoard).
+STUDY_COMMANDS = ("study", "tune", "report", "evidence")
 
 
 def _add_options(parser, flags):
@@ -387,9 +392,12 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def quiet_backend_import():
+def quiet_backend_import(with_tensorflow=False):
     """Imports Keras, and TensorFlow where it is the backend, without
     TensorFlow's C++ start-up lines (CUDA stubs, CPU features, oneDNN).
+
+    With `with_tensorflow=True` TensorFlow is imported (quietly) on every backend:
+    Keras' data pipeline loads it during training on JAX and PyTorch too.
 
     TensorFlow writes them before its logging can be configured, so they
     cannot be filtered: stderr is silenced while TensorFlow loads. Later C++
@@ -406,6 +414,9 @@ def quiet_backend_import():
     with _quiet_stderr():
         import keras  # noqa: F401
 
+        if with_tensorflow and importlib.util.find_spec("tensorflow") is not None:
+            import tensorflow  # noqa: F401
+
 
 def main(argv=None):
     parser = build_parser()
@@ -415,7 +426,7 @@ def main(argv=None):
         return 2
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        quiet_backend_import()
+        quiet_backend_import(with_tensorflow=args.command in STUDY_COMMANDS)
         return args.handler(args) or 0
     except KeyboardInterrupt as e:  # before or after a study: nothing to keep
         print("interrupted", file=sys.stderr)

@@ -60,7 +60,7 @@ def save(path, model, epochs_done, history):
     except OSError as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise ledger.StudyWriteError(e, path, os.path.dirname(folder)) from e
+        raise ledger.StudyWriteError.of(e, "write", os.path.join(PACKS_DIR, name), os.path.dirname(folder)) from e
 
 
 def restore(path, model):

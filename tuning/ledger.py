@@ -13,6 +13,7 @@ answered from its row (Keras Tuner trials) instead of being trained again.
 
 import collections
 import csv
+import html
 import errno
 import io
 import json
@@ -363,6 +364,12 @@ class Results(list):
             StudyWriteError: it could not be written (an `OSError`).
         """
         atomic_write_text(path, json.dumps({"study": self.study, "runs": list(self)}, indent=1))
+
+    def _repr_html_(self):
+        """In Jupyter: a line about the study, then the rows as a table."""
+        study = self.study or {}
+        title = f"{len(self)} runs" + (f" of {study.get('model')} on {study.get('dataset')}" if study else "")
+        return f"<p>{html.escape(title)}</p>" + self.to_dataframe().to_html(max_rows=20)
 
     def to_dataframe(self):
         """The rows as a pandas DataFrame, one row per run.

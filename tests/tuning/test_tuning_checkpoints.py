@@ -119,3 +119,28 @@ def test_a_signal_stops_a_pack_with_one_line_and_the_pack_saved(tmp_path, signum
     assert lines[0].startswith("interrupted: 0 runs recorded, pack saved at epoch ")
     assert lines[0].endswith("/3000; run the same command to resume")
     assert "Traceback" not in err
+
+
+def test_a_full_disk_during_a_pack_is_one_line_naming_the_file_and_the_rerun_finishes(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from kreg import cli
+
+    out = tmp_path / "study"
+    argv = ["tune", "mlp", "wine", "--rates", "0", "0.5", "--seeds", "1", "--epochs", "3", "--quiet", "--out", str(out)]
+    real_save = checkpoints.save
+
+    def full_disk(path, model, epochs_done, history):
+        if epochs_done == 2:
+            raise checkpoints.ledger.StudyWriteError.of(OSError(errno.ENOSPC, "No space left on device"), "write", "packs/x.npz", str(out))
+        real_save(path, model, epochs_done, history)
+
+    monkeypatch.setattr(checkpoints, "MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(checkpoints, "save", full_disk)
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"kreg: error: cannot write packs/x.npz in {str(out)!r}: No space left on device"]
+    assert tuning.results(str(out)) == []  # nothing recorded, epoch 1 saved
+    monkeypatch.setattr(checkpoints, "save", real_save)
+    assert cli.main(argv) == 0
+    assert len(tuning.results(str(out))) == 6

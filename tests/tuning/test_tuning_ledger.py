@@ -254,3 +254,11 @@ def test_a_write_error_pickles_with_its_message():
     again = pickle.loads(pickle.dumps(error))
     assert str(again) == str(error) == "cannot write runs/a.json in '/x': No space left on device"
     assert again.errno == errno.ENOSPC and again.filename == "/x/.a.tmp"
+
+
+def test_results_show_as_a_table_in_jupyter(tmp_path):
+    tuning.record_run(str(tmp_path), CONFIG, DONE, worker="tuner0")
+    rows = tuning.Results(tuning.results(str(tmp_path)), study={"model": "mlp", "dataset": "<digits>"})
+    shown = rows._repr_html_()
+    assert shown.startswith("<p>1 runs of mlp on &lt;digits&gt;</p>") and "<table" in shown
+    assert "final_val_loss" in shown and "0.25" in shown

@@ -3,10 +3,9 @@
 import keras
 from keras import layers
 
-from kreg.checks import check_positive_int
 from kreg.layers import NormDropout
-from kreg.models.common import Seeds
-from kreg.models.common import classifier
+from kreg.models.common import checked_overrides
+from kreg.models.common import softmax_model
 from kreg.models.registry import register
 
 # (kernel size, stride, zero padding on each side) of the three convolutions,
@@ -66,8 +65,7 @@ def cnn1d(
     >>> model.count_params()
     5210
     """
-    seeds = Seeds(seed)
-    channels = check_positive_int("channels", channels)
+    seeds, channels = checked_overrides(seed, channels=channels)
     if len(input_shape) != 2 or input_shape[0] < 3:
         raise ValueError(
             "cnn1d needs input_shape (length, channels) with length >= 3, got "
@@ -98,4 +96,4 @@ def cnn1d(
         )(x)
         x = block(x)
     x = layers.Flatten(name="flatten")(x)
-    return keras.Model(inputs, classifier(x, num_classes, seeds), name="cnn1d")
+    return softmax_model(inputs, x, num_classes, seeds, "cnn1d")

@@ -1,4 +1,4 @@
-"""Pieces every zoo model shares: per-layer seeds, input checks, input and head.
+"""Pieces every zoo model shares: seeds and override checks, input, blocks and head.
 
 A model function gets one `seed` (int or None). `Seeds` derives a distinct
 seed for every initializer and dropout layer from it, in build order, so two
@@ -11,6 +11,7 @@ import numbers
 import keras
 from keras import layers
 
+from kreg.checks import check_positive_int
 from kreg.checks import check_seed
 
 
@@ -46,14 +47,17 @@ class Seeds:
             identifier: an initializer name such as "he_normal" or "lecun_normal".
         """
         try:
-            config = keras.initializers.serialize(keras.initializers.get(identifier))
+            base = keras.initializers.get(identifier)
         except (ValueError, TypeError) as error:
             raise ValueError(
                 f"initializer must be a Keras initializer name, got {identifier!r}"
             ) from error
-        if "seed" in config["config"]:
-            config["config"]["seed"] = self.next()
-        return keras.initializers.deserialize(config)
+        # get_config/from_config, not serialize: Keras' serializer imports
+        # TensorFlow to recognize its types, even on JAX and PyTorch.
+        config = base.get_config()
+        if "seed" in config:
+            config["seed"] = self.next()
+        return type(base).from_config(config)
 
 
 def check_input_shape(input_shape):
@@ -99,11 +103,53 @@ def flat_input(input_shape):
     return inputs, x
 
 
-def classifier(x, num_classes, seeds):
-    """The softmax head: `Dense(num_classes, activation="softmax")`."""
-    return layers.Dense(
+def checked_overrides(seed, **sizes):
+    """`(seeds, *sizes)`: the model's `Seeds`, then its size overrides, checked.
+
+    Args:
+        seed: the `seed` override (int >= 0 or None).
+        **sizes: the size overrides (`width`, `depth`, `channels`, ...), each
+            an int >= 1, checked in the order given.
+
+    Example:
+
+    >>> seeds, width, depth = checked_overrides(7, width=8, depth=2)
+    >>> seeds.seed, width, depth
+    (7, 8, 2)
+    """
+    seeds = Seeds(seed)
+    return (seeds, *(check_positive_int(name, value) for name, value in sizes.items()))
+
+
+def seeded_block(layer_class, *args, seeds, initializer="he_normal", **kwargs):
+    """`layer_class(*args, **kwargs)`, a kreg layer with a kernel initializer and a seed.
+
+    The initializer draws its seed first, then the layer's own randomness
+    (dropout, DropConnect): the order every zoo model uses.
+
+    Args:
+        layer_class: a kreg layer taking `kernel_initializer` and `seed`
+            (`DenseBlock`, `Conv2DBlock`, `DropConnectDense`).
+        *args, **kwargs: the layer's other arguments.
+        seeds: the model's `Seeds`.
+        initializer: the kernel initializer's name.
+    """
+    kernel_initializer = seeds.initializer(initializer)
+    return layer_class(*args, kernel_initializer=kernel_initializer, seed=seeds.next(), **kwargs)
+
+
+def softmax_model(inputs, x, num_classes, seeds, name, rate=0.0):
+    """The `keras.Model` from `inputs` through the softmax head on the features `x`.
+
+    The head: `Dropout(rate)` (no layer when `rate` is 0), then
+    `Dense(num_classes, activation="softmax")`.
+    """
+    if rate > 0:
+        x = layers.Dropout(rate, seed=seeds.next(), name="head_dropout")(x)
+    outputs = layers.Dense(
         num_classes,
         activation="softmax",
         kernel_initializer=seeds.initializer("glorot_uniform"),
         name="classifier",
     )(x)
+    return keras.Model(inputs, outputs, name=name)

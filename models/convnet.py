@@ -4,11 +4,11 @@ import keras
 from keras import layers
 
 from kreg.layers import Conv2DBlock
-from kreg.checks import check_positive_int
 from kreg.checks import check_rate
-from kreg.models.common import Seeds
 from kreg.models.common import check_image_shape
-from kreg.models.common import classifier
+from kreg.models.common import checked_overrides
+from kreg.models.common import seeded_block
+from kreg.models.common import softmax_model
 from kreg.models.registry import register
 
 
@@ -52,30 +52,16 @@ def convnet(
     Returns:
         An uncompiled `keras.Model` (softmax output).
     """
-    seeds = Seeds(seed)
-    width = check_positive_int("width", width)
-    depth = check_positive_int("depth", depth)
+    seeds, width, depth = checked_overrides(seed, width=width, depth=depth)
     head_rate = check_rate("head_rate", head_rate)
     check_image_shape("convnet", input_shape, depth)
     inputs = keras.Input(input_shape, name="inputs")
     x = inputs
     for stage in range(depth):
         for conv in (1, 2):
-            x = Conv2DBlock(
-                width * 2**stage,
-                3,
-                order=order,
-                norm=norm,
-                activation=activation,
-                dropout=dropout,
-                rate=rate,
-                padding="same",
-                kernel_initializer=seeds.initializer("he_normal"),
-                seed=seeds.next(),
-                name=f"stage_{stage + 1}_conv_{conv}",
-            )(x)
+            x = seeded_block(Conv2DBlock, width * 2**stage, 3, seeds=seeds, order=order, norm=norm,
+                             activation=activation, dropout=dropout, rate=rate, padding="same",
+                             name=f"stage_{stage + 1}_conv_{conv}")(x)
         x = layers.MaxPooling2D(2, name=f"stage_{stage + 1}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    if head_rate > 0:
-        x = layers.Dropout(head_rate, seed=seeds.next(), name="head_dropout")(x)
-    return keras.Model(inputs, classifier(x, num_classes, seeds), name="convnet")
+    return softmax_model(inputs, x, num_classes, seeds, "convnet", rate=head_rate)

@@ -1,13 +1,11 @@
 """`dropconnect_mlp`: an MLP regularized by DropConnect (Wan et al. 2013)."""
 
-import keras
-
 from kreg.layers import DropConnectDense
 from kreg.layers import NormDropout
-from kreg.checks import check_positive_int
-from kreg.models.common import Seeds
-from kreg.models.common import classifier
+from kreg.models.common import checked_overrides
 from kreg.models.common import flat_input
+from kreg.models.common import seeded_block
+from kreg.models.common import softmax_model
 from kreg.models.registry import register
 
 
@@ -47,20 +45,12 @@ def dropconnect_mlp(
     Returns:
         An uncompiled `keras.Model` (softmax output).
     """
-    seeds = Seeds(seed)
-    width = check_positive_int("width", width)
-    depth = check_positive_int("depth", depth)
+    seeds, width, depth = checked_overrides(seed, width=width, depth=depth)
     inputs, x = flat_input(input_shape)
     for i in range(1, depth + 1):
-        x = DropConnectDense(
-            width,
-            rate,
-            use_bias=norm != "batch",  # batch norm's beta replaces the bias
-            mask=mask,
-            kernel_initializer=seeds.initializer("he_normal"),
-            seed=seeds.next(),
-            name=f"dropconnect_{i}",
-        )(x)
+        # batch norm's beta replaces the bias
+        x = seeded_block(DropConnectDense, width, rate, seeds=seeds, use_bias=norm != "batch",
+                         mask=mask, name=f"dropconnect_{i}")(x)
         x = NormDropout("norm-act", norm=norm, activation=activation, dropout=None,
                         name=f"block_{i}")(x)
-    return keras.Model(inputs, classifier(x, num_classes, seeds), name="dropconnect_mlp")
+    return softmax_model(inputs, x, num_classes, seeds, "dropconnect_mlp")

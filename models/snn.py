@@ -1,12 +1,10 @@
 """`snn`: a self-normalizing network (Klambauer et al. 2017)."""
 
-import keras
-
 from kreg.layers import DenseBlock
-from kreg.checks import check_positive_int
-from kreg.models.common import Seeds
-from kreg.models.common import classifier
+from kreg.models.common import checked_overrides
 from kreg.models.common import flat_input
+from kreg.models.common import seeded_block
+from kreg.models.common import softmax_model
 from kreg.models.registry import register
 
 
@@ -48,20 +46,10 @@ def snn(
     Returns:
         An uncompiled `keras.Model` (softmax output).
     """
-    seeds = Seeds(seed)
-    width = check_positive_int("width", width)
-    depth = check_positive_int("depth", depth)
+    seeds, width, depth = checked_overrides(seed, width=width, depth=depth)
     inputs, x = flat_input(input_shape)
     for i in range(1, depth + 1):
-        x = DenseBlock(
-            width,
-            order="act-drop",
-            norm=None,
-            activation=activation,
-            dropout=dropout,
-            rate=rate,
-            kernel_initializer=seeds.initializer(initializer),
-            seed=seeds.next(),
-            name=f"block_{i}",
-        )(x)
-    return keras.Model(inputs, classifier(x, num_classes, seeds), name="snn")
+        x = seeded_block(DenseBlock, width, seeds=seeds, initializer=initializer, order="act-drop",
+                         norm=None, activation=activation, dropout=dropout, rate=rate,
+                         name=f"block_{i}")(x)
+    return softmax_model(inputs, x, num_classes, seeds, "snn")

@@ -5,10 +5,10 @@ from keras import layers
 
 from kreg.layers import Conv2DBlock
 from kreg.layers import NormDropout
-from kreg.checks import check_positive_int
-from kreg.models.common import Seeds
 from kreg.models.common import check_image_shape
-from kreg.models.common import classifier
+from kreg.models.common import checked_overrides
+from kreg.models.common import seeded_block
+from kreg.models.common import softmax_model
 from kreg.models.registry import register
 
 
@@ -54,9 +54,7 @@ def wide_resnet(
     Returns:
         An uncompiled `keras.Model` (softmax output).
     """
-    seeds = Seeds(seed)
-    depth = check_positive_int("depth", depth)
-    width = check_positive_int("width", width)
+    seeds, depth, width = checked_overrides(seed, depth=depth, width=width)
     if depth < 10 or (depth - 4) % 6:
         raise ValueError(f"depth must be 6n + 4 with n >= 1 (10, 16, 22, ...), got {depth}")
     check_image_shape("wide_resnet", input_shape, 2)
@@ -86,23 +84,12 @@ def wide_resnet(
             h = pre_activation(f"{prefix}_preact")(x)
             if channels != filters or strides != 1:
                 x = conv(filters, 1, strides, f"{prefix}_shortcut")(h)
-            h = Conv2DBlock(
-                filters,
-                3,
-                order=order,
-                norm=norm,
-                activation=activation,
-                dropout=dropout,
-                rate=rate,
-                strides=strides,
-                padding="same",
-                kernel_initializer=seeds.initializer("he_normal"),
-                seed=seeds.next(),
-                name=f"{prefix}_conv_1",
-            )(h)
+            h = seeded_block(Conv2DBlock, filters, 3, seeds=seeds, order=order, norm=norm,
+                             activation=activation, dropout=dropout, rate=rate, strides=strides,
+                             padding="same", name=f"{prefix}_conv_1")(h)
             h = conv(filters, 3, 1, f"{prefix}_conv_2")(h)
             x = layers.Add(name=f"{prefix}_add")([x, h])
             channels = filters
     x = pre_activation("final_preact")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    return keras.Model(inputs, classifier(x, num_classes, seeds), name="wide_resnet")
+    return softmax_model(inputs, x, num_classes, seeds, "wide_resnet")

@@ -1,13 +1,11 @@
 """AlphaDropout: dropout that keeps SELU's self-normalizing fixed point."""
 
 import keras
-from keras import layers
 
 from kreg.checks import check_finite
 from kreg.checks import check_positive
 from kreg.checks import check_positive_int
-from kreg.checks import check_rate
-from kreg.checks import check_seed
+from kreg.layers.training_noise import TrainingNoise
 from kreg.ops.alpha_dropout import alpha_dropout
 from kreg.ops.alpha_dropout import alpha_dropout_affine
 
@@ -25,7 +23,7 @@ def _check_noise_shape(noise_shape):
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class AlphaDropout(layers.Layer):
+class AlphaDropout(TrainingNoise):
     """Applies alpha dropout (Klambauer et al. 2017) to the input.
 
     Dropped units are set to SELU's negative saturation value
@@ -45,12 +43,7 @@ class AlphaDropout(layers.Layer):
         seed: int >= 0 or None, the seed of the random mask.
         mean: the fixed-point mean the layer preserves (0 for SELU).
         variance: the fixed-point variance (> 0) the layer preserves (1 for SELU).
-        **kwargs: base layer arguments (`name`, `dtype`, ...).
-
-    Call arguments:
-        inputs: input tensor of any rank.
-        training: Python bool; True applies alpha dropout, False (inference)
-            returns the input unchanged.
+        **kwargs, call arguments: as in `TrainingNoise`.
 
     Example:
 
@@ -62,17 +55,12 @@ class AlphaDropout(layers.Layer):
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = check_rate("rate", rate)
+        super().__init__(rate, seed, **kwargs)
         self.noise_shape = _check_noise_shape(noise_shape)
-        self.seed = check_seed("seed", seed)
         self.mean = check_finite("mean", mean)
         self.variance = check_positive("variance", variance)
         # computed once, outside any traced call (see `alpha_dropout`'s `affine`)
         self._affine = alpha_dropout_affine(self.rate, self.mean, self.variance) if self.rate > 0 else None
-        if self.rate > 0:
-            self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = True
 
     def build(self, input_shape):
         if self.noise_shape is not None:
@@ -87,27 +75,20 @@ class AlphaDropout(layers.Layer):
                     f"shape {tuple(input_shape)}"
                 )
 
-    def call(self, inputs, training=False):
-        if training and self.rate > 0:
-            return alpha_dropout(
-                inputs,
-                self.rate,
-                noise_shape=self.noise_shape,
-                seed=self.seed_generator,
-                mean=self.mean,
-                variance=self.variance,
-                affine=self._affine,
-            )
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+    def noise(self, inputs):
+        return alpha_dropout(
+            inputs,
+            self.rate,
+            noise_shape=self.noise_shape,
+            seed=self.seed_generator,
+            mean=self.mean,
+            variance=self.variance,
+            affine=self._affine,
+        )
 
     def get_config(self):
         config = {
-            "rate": self.rate,
             "noise_shape": self.noise_shape,
-            "seed": self.seed,
             "mean": self.mean,
             "variance": self.variance,
         }

@@ -5,7 +5,6 @@ from keras import layers
 
 from kreg.checks import check_positive_int
 from kreg.layers.linear_block import LinearBlock
-from kreg.layers.linear_block import split_layer_kwargs
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -18,15 +17,12 @@ class Conv2DBlock(LinearBlock):
     Args:
         filters: positive int, the number of output channels.
         kernel_size: int or tuple of 2 ints.
-        order, norm, activation, dropout, rate, axis, seed, groups, momentum,
-            epsilon: the `NormDropout` arguments (see there); `seed` seeds the
-            dropout. `dropout="spatial"` drops whole feature maps.
-        use_bias: None, True or False. None means no bias when
-            `norm="batch"` and `order` starts with "norm", otherwise a bias.
-        **conv_kwargs: further `keras.layers.Conv2D` arguments (`strides`,
-            `padding`, `dilation_rate`, `kernel_initializer`, ...; only
-            `data_format="channels_last"`) and base layer arguments (`name`,
-            `dtype`, `trainable`).
+        *block_args, **kwargs: the block's arguments (see `LinearBlock`):
+            the `NormDropout` ones (`dropout="spatial"` drops whole feature
+            maps), `use_bias`, base layer arguments, and further
+            `keras.layers.Conv2D` arguments (`strides`, `padding`,
+            `dilation_rate`, `kernel_initializer`, ...; only
+            `data_format="channels_last"`).
 
     Call arguments:
         inputs: a tensor of shape `(batch, rows, cols, channels)`.
@@ -67,33 +63,14 @@ class Conv2DBlock(LinearBlock):
         use_bias=None,
         **conv_kwargs,
     ):
-        layer_kwargs, conv_kwargs = split_layer_kwargs(conv_kwargs)
         filters = check_positive_int("filters", filters)
         data_format = conv_kwargs.pop("data_format", "channels_last")
         if data_format != "channels_last":
             raise ValueError(f"data_format must be 'channels_last', got {data_format!r}")
-        block_kwargs = {
-            "order": order,
-            "norm": norm,
-            "activation": activation,
-            "dropout": dropout,
-            "rate": rate,
-            "axis": axis,
-            "seed": seed,
-            "groups": groups,
-            "momentum": momentum,
-            "epsilon": epsilon,
-        }
-        super().__init__(use_bias, **layer_kwargs)
-        block, linear_use_bias = self.make_block(block_kwargs)
+        block_kwargs = dict(order=order, norm=norm, activation=activation, dropout=dropout, rate=rate, axis=axis, seed=seed, groups=groups, momentum=momentum, epsilon=epsilon)
+        block, conv_kwargs = self.init_block(block_kwargs, use_bias, conv_kwargs)
         self.conv = layers.Conv2D(
-            filters,
-            kernel_size,
-            data_format="channels_last",
-            use_bias=linear_use_bias,
-            dtype=self.dtype_policy,
-            name="conv",
-            **conv_kwargs,
+            filters, kernel_size, data_format="channels_last", name="conv", **conv_kwargs
         )
         self.block = block
 

@@ -5,7 +5,6 @@ from keras import layers
 
 from kreg.checks import check_positive_int
 from kreg.layers.linear_block import LinearBlock
-from kreg.layers.linear_block import split_layer_kwargs
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -14,15 +13,14 @@ class DenseBlock(LinearBlock):
 
     Args:
         units: positive int, the output width.
-        order, norm, activation, dropout, rate, axis, seed, groups, momentum,
-            epsilon: the `NormDropout` arguments (see there); `seed` seeds the
-            dropout.
-        use_bias: None, True or False. None means no bias when
-            `norm="batch"` and `order` starts with "norm" (batch norm's beta
-            makes the bias redundant), otherwise a bias.
-        **dense_kwargs: further `keras.layers.Dense` arguments
-            (`kernel_initializer`, `kernel_regularizer`, ...) and base layer
-            arguments (`name`, `dtype`, `trainable`).
+        *block_args, **kwargs: the block's arguments (see `LinearBlock`):
+            `order`, `norm`, `activation`, `dropout`, `rate`, `axis`, `seed`,
+            `groups`, `momentum`, `epsilon` as in `NormDropout` (`seed` seeds
+            the dropout), `use_bias` (None: no bias when `norm="batch"` and
+            `order` starts with "norm", as batch norm's beta makes it
+            redundant), base layer arguments, and further
+            `keras.layers.Dense` arguments (`kernel_initializer`,
+            `kernel_regularizer`, ...).
 
     Call arguments:
         inputs: a tensor of shape `(..., input_dim)`.
@@ -60,29 +58,10 @@ class DenseBlock(LinearBlock):
         use_bias=None,
         **dense_kwargs,
     ):
-        layer_kwargs, dense_kwargs = split_layer_kwargs(dense_kwargs)
         units = check_positive_int("units", units)
-        block_kwargs = {
-            "order": order,
-            "norm": norm,
-            "activation": activation,
-            "dropout": dropout,
-            "rate": rate,
-            "axis": axis,
-            "seed": seed,
-            "groups": groups,
-            "momentum": momentum,
-            "epsilon": epsilon,
-        }
-        super().__init__(use_bias, **layer_kwargs)
-        block, linear_use_bias = self.make_block(block_kwargs)
-        self.dense = layers.Dense(
-            units,
-            use_bias=linear_use_bias,
-            dtype=self.dtype_policy,
-            name="dense",
-            **dense_kwargs,
-        )
+        block_kwargs = dict(order=order, norm=norm, activation=activation, dropout=dropout, rate=rate, axis=axis, seed=seed, groups=groups, momentum=momentum, epsilon=epsilon)
+        block, dense_kwargs = self.init_block(block_kwargs, use_bias, dense_kwargs)
+        self.dense = layers.Dense(units, name="dense", **dense_kwargs)
         self.block = block
 
     def linear(self):

@@ -3,6 +3,7 @@
 The shared machinery of `DenseBlock` and `Conv2DBlock`.
 """
 
+
 from keras import layers
 
 from kreg.checks import check_bool
@@ -10,7 +11,8 @@ from kreg.layers.norm_dropout import NormDropout
 
 BASE_CONFIG_KEYS = ("name", "trainable", "dtype")
 
-
+# NormDropout's arguments, in the order of its signature (order, norm, ...,
+# epsilon): a block takes them, with their defaults, and then `use_bias`.
 def split_layer_kwargs(kwargs):
     """Splits base-layer arguments (name, dtype, trainable) off `kwargs`.
 
@@ -25,32 +27,49 @@ def split_layer_kwargs(kwargs):
 class LinearBlock(layers.Layer):
     """A linear layer without activation, then a `NormDropout` (`.block`).
 
-    The base of `DenseBlock` and `Conv2DBlock`. A subclass calls
-    `super().__init__(use_bias, **layer_kwargs)`, gets the block and the
-    linear layer's `use_bias` from `make_block(block_kwargs)`, stores its
-    linear layer first (so its weights come first) and then `self.block`, and
-    returns the linear layer from `linear()`. Config, build, call, output
-    shape and `parts()` are shared.
+    The base of `DenseBlock` and `Conv2DBlock`. A subclass's `__init__` takes
+    its linear layer's positional arguments, then `*block_args, **kwargs`,
+    and calls `init_block(block_args, kwargs)` in place of `super().__init__`:
+    that initializes the base layer and returns the block and the keyword
+    arguments of the linear layer. It stores its linear layer first (so its
+    weights come first) and then `self.block`, and returns the linear layer
+    from `linear()`. Config, build, call, output shape and `parts()` are
+    shared.
 
-    Args:
-        use_bias: None, True or False. None means no bias when batch norm
-            directly follows the linear layer, else a bias.
-        **kwargs: base layer arguments (`name`, `dtype`, `trainable`).
+    A block's arguments, positional after the linear layer's or by keyword:
+        order, norm, activation, dropout, rate, axis, seed, groups, momentum,
+            epsilon: the `NormDropout` arguments, with its defaults.
+        use_bias: None (default), True or False. None means no bias when
+            batch norm directly follows the linear layer, else a bias.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`) and the
+            linear layer's further arguments.
     """
 
     # keys of the linear layer's config that the block sets itself
     linear_owned_keys = BASE_CONFIG_KEYS + ("activation", "use_bias")
 
-    def __init__(self, use_bias, **kwargs):
-        super().__init__(**kwargs)
-        self.use_bias = None if use_bias is None else check_bool("use_bias", use_bias)
+    def init_block(self, block_kwargs, use_bias, kwargs):
+        """Initializes the base layer; returns `(block, linear_kwargs)`.
 
-    def make_block(self, block_kwargs):
-        """Returns `(block, linear_use_bias)` for the `NormDropout` arguments."""
+        Args:
+            block_kwargs: the `NormDropout` arguments.
+            use_bias: None, True or False (see the class docstring).
+            kwargs: the subclass's other keyword arguments: the linear
+                layer's and the base layer's (`name`, `dtype`, `trainable`).
+
+        Returns:
+            The `NormDropout` (for `self.block`) and the keyword arguments of
+            the linear layer: the ones given, `use_bias` and `dtype`.
+        """
+        layer_kwargs, linear_kwargs = split_layer_kwargs(kwargs)
+        super().__init__(**layer_kwargs)
+        self.use_bias = None if use_bias is None else check_bool("use_bias", use_bias)
         block = NormDropout(**block_kwargs, dtype=self.dtype_policy, name="block")
-        if self.use_bias is None:
-            return block, not block.starts_with_batch_norm
-        return block, self.use_bias
+        linear_kwargs["use_bias"] = (
+            not block.starts_with_batch_norm if self.use_bias is None else self.use_bias
+        )
+        linear_kwargs["dtype"] = self.dtype_policy
+        return block, linear_kwargs
 
     def linear(self):
         raise NotImplementedError("a LinearBlock subclass returns its linear layer")

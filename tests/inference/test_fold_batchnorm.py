@@ -1,4 +1,6 @@
+import pathlib
 import re
+import sys
 
 import keras
 import numpy as np
@@ -12,8 +14,10 @@ from inference_helpers import weights_of
 from kreg.inference import fold_batchnorm
 from kreg.layers import Conv2DBlock
 from kreg.layers import DenseBlock
-from kreg.layers.linear_block import LinearBlock
-from kreg.layers.linear_block import split_layer_kwargs
+
+# tests/layers' hand-written LinearBlock subclass, which fold_batchnorm knows nothing about
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "layers"))
+from block_reference import Conv1DBlock  # noqa: E402
 
 L = keras.layers
 
@@ -261,26 +265,6 @@ def test_refuses_a_return_report_that_is_not_a_bool(value, shown):
 
 
 # --- any LinearBlock folds, through its parts() ----------------------------------
-
-BLOCK_KEYS = ("order", "norm", "activation", "dropout", "rate", "axis", "seed", "groups", "momentum", "epsilon")
-
-
-@keras.saving.register_keras_serializable(package="kreg_tests")
-class Conv1DBlock(LinearBlock):
-    """A LinearBlock that fold_batchnorm knows nothing about."""
-
-    linear_owned_keys = LinearBlock.linear_owned_keys + ("groups",)  # the norm's
-
-    def __init__(self, filters, kernel_size, use_bias=None, **kwargs):
-        layer_kwargs, conv_kwargs = split_layer_kwargs(kwargs)
-        block_kwargs = {key: conv_kwargs.pop(key) for key in BLOCK_KEYS if key in conv_kwargs}
-        super().__init__(use_bias, **layer_kwargs)
-        block, linear_use_bias = self.make_block(block_kwargs)
-        self.conv = L.Conv1D(filters, kernel_size, use_bias=linear_use_bias, name="conv", **conv_kwargs)
-        self.block = block
-
-    def linear(self):
-        return self.conv
 
 
 def test_a_new_linear_block_subclass_folds():

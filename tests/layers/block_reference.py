@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from kreg.layers.linear_block import LinearBlock
+
 GROUPS = 4  # groups of the group-norm reference; the tests use 8 features
 
 
@@ -46,3 +48,21 @@ def assert_block_equals_reference(block, linear, parts, x, order, rng, atol):
         expected = apply_in_order(linear(x), order.split("-"), parts, training)
         actual = keras.ops.convert_to_numpy(block(x, training=training))
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=atol)
+
+
+@keras.saving.register_keras_serializable(package="kreg_tests")
+class Conv1DBlock(LinearBlock):
+    """A LinearBlock written only from its documented contract (no kreg code knows it)."""
+
+    linear_owned_keys = LinearBlock.linear_owned_keys + ("groups",)  # the norm's
+
+    block_names = ("order", "norm", "activation", "dropout", "rate", "axis", "seed", "groups", "momentum", "epsilon")
+
+    def __init__(self, filters, kernel_size, use_bias=None, **kwargs):
+        block_kwargs = {name: kwargs.pop(name) for name in self.block_names if name in kwargs}
+        block, conv_kwargs = self.init_block(block_kwargs, use_bias, kwargs)
+        self.conv = keras.layers.Conv1D(filters, kernel_size, name="conv", **conv_kwargs)
+        self.block = block
+
+    def linear(self):
+        return self.conv

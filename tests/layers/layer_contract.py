@@ -13,8 +13,11 @@ The base class name does not start with "Test", so pytest collects only the
 subclasses.
 """
 
+import re
+
 import keras
 import numpy as np
+import pytest
 from keras import ops
 
 BATCH = 8
@@ -122,3 +125,63 @@ class LayerContract:
                 assert weight.dtype == "float32", weight.path
         finally:
             keras.config.set_dtype_policy(previous)
+
+
+def train_pass(layer, x):
+    """`layer(x, training=True)` as numpy."""
+    return keras.ops.convert_to_numpy(layer(x, training=True))
+
+
+class TrainingNoiseContract(LayerContract):
+    """The contract of a `TrainingNoise` layer (`layer_class(rate, seed=...)`) on top."""
+
+    layer_class = None
+    input_shape = (6, 5)
+
+    def make_layer(self):
+        return self.layer_class(0.2, seed=1)
+
+    def test_inference_and_zero_rate_are_identity(self):
+        x = np.random.default_rng(1).standard_normal((16, 7)).astype("float32")
+        layer = self.layer_class(0.4, seed=0)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+        np.testing.assert_array_equal(train_pass(self.layer_class(0.0), x), x)
+
+    def test_seeded_noise_is_reproducible_and_fresh_each_step(self):
+        x = np.random.default_rng(2).standard_normal((32, 16)).astype("float32")
+        first, second = self.layer_class(0.3, seed=7), self.layer_class(0.3, seed=7)
+        step1 = train_pass(first, x)
+        np.testing.assert_array_equal(step1, train_pass(second, x))
+        step2 = train_pass(first, x)
+        assert not np.array_equal(step1, step2)
+        np.testing.assert_array_equal(step2, train_pass(second, x))
+        assert not np.array_equal(step1, train_pass(self.layer_class(0.3, seed=8), x))
+
+    def test_passes_the_keras_mask_through(self):
+        layer = self.layer_class(0.2)
+        mask = np.array([[True, False, True]])
+        assert layer.supports_masking
+        np.testing.assert_array_equal(layer.compute_mask(np.zeros((1, 3, 2)), mask), mask)
+
+    @pytest.mark.parametrize(
+        "rate, shown",
+        [(1.0, "1.0"), (-0.1, "-0.1"), (float("nan"), "nan"), ("0.5", "'0.5'"), (True, "True")],
+    )
+    def test_refuses_bad_rate(self, rate, shown):
+        with pytest.raises(ValueError, match=re.escape("rate must be") + ".*" + re.escape(f"got {shown}")):
+            self.layer_class(rate)
+
+    @pytest.mark.parametrize("seed, shown", [(-1, "-1"), ("1", "'1'"), (2.0, "2.0"), (False, "False")])
+    def test_refuses_a_bad_seed(self, seed, shown):
+        message = "^" + re.escape(f"seed must be None or an int >= 0, got {shown}") + "$"
+        with pytest.raises(ValueError, match=message):
+            self.layer_class(0.1, seed=seed)
+
+
+def assert_refused_by_name_and_value(make, kwargs, fragments):
+    """`make(**kwargs)` raises a ValueError whose message holds every fragment."""
+    with pytest.raises(ValueError) as info:
+        make(**kwargs)
+    for fragment in fragments:
+        assert fragment in str(info.value)

@@ -3,22 +3,16 @@ import re
 import keras
 import numpy as np
 import pytest
-from layer_contract import LayerContract
+from layer_contract import TrainingNoiseContract
+from layer_contract import train_pass
 
 from kreg.layers import AlphaDropout
 from kreg.ops.alpha_dropout import ALPHA_PRIME
 from kreg.ops.alpha_dropout import alpha_dropout_affine
 
 
-class TestAlphaDropoutContract(LayerContract):
-    input_shape = (6, 5)
-
-    def make_layer(self):
-        return AlphaDropout(0.2, seed=1)
-
-
-def train_pass(layer, x):
-    return keras.ops.convert_to_numpy(layer(x, training=True))
+class TestAlphaDropoutContract(TrainingNoiseContract):
+    layer_class = AlphaDropout
 
 
 def dropped(y):
@@ -84,38 +78,6 @@ def test_noise_shape_with_unknown_batch_trains_compiled_and_survives_saving(tmp_
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-def test_inference_and_zero_rate_are_identity():
-    x = np.random.default_rng(1).standard_normal((16, 7)).astype("float32")
-    layer = AlphaDropout(0.2, seed=0)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
-    np.testing.assert_array_equal(train_pass(AlphaDropout(0.0), x), x)
-
-
-def test_seeded_masks_are_reproducible_and_fresh_each_step():
-    x = np.random.default_rng(2).standard_normal((32, 16)).astype("float32")
-    first, second = AlphaDropout(0.3, seed=7), AlphaDropout(0.3, seed=7)
-    step1 = train_pass(first, x)
-    np.testing.assert_array_equal(step1, train_pass(second, x))
-    step2 = train_pass(first, x)
-    assert not np.array_equal(step1, step2)
-    np.testing.assert_array_equal(step2, train_pass(second, x))
-    assert not np.array_equal(step1, train_pass(AlphaDropout(0.3, seed=8), x))
-
-
-def test_passes_the_keras_mask_through():
-    layer = AlphaDropout(0.2)
-    mask = np.array([[True, False, True]])
-    assert layer.supports_masking
-    np.testing.assert_array_equal(layer.compute_mask(np.zeros((1, 3, 2)), mask), mask)
-
-
-@pytest.mark.parametrize("rate, shown", [(1.0, "1.0"), (-0.1, "-0.1"), (float("nan"), "nan"), ("0.5", "'0.5'")])
-def test_refuses_bad_rate(rate, shown):
-    with pytest.raises(ValueError, match=re.escape("rate must be") + ".*" + re.escape(f"got {shown}")):
-        AlphaDropout(rate)
-
-
 @pytest.mark.parametrize("variance", [0.0, -1.0, float("inf")])
 def test_refuses_non_positive_variance(variance):
     with pytest.raises(ValueError, match=re.escape(f"variance must be a finite number > 0, got {variance}")):
@@ -142,7 +104,3 @@ def test_refuses_noise_shape_that_is_not_a_shape():
         AlphaDropout(0.1, noise_shape=(None, 0))
 
 
-@pytest.mark.parametrize("seed, shown", [(-1, "-1"), ("1", "'1'"), (2.0, "2.0")])
-def test_refuses_a_bad_seed(seed, shown):
-    with pytest.raises(ValueError, match="^" + re.escape(f"seed must be None or an int >= 0, got {shown}") + "$"):
-        AlphaDropout(0.1, seed=seed)

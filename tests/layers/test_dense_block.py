@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from layer_contract import LayerContract
+from layer_contract import assert_refused_by_name_and_value
 from block_reference import assert_block_equals_reference
 from block_reference import reference_norm
 
@@ -127,10 +128,7 @@ def test_seed_reaches_the_dropout_and_fixes_the_mask():
     ],
 )
 def test_bad_arguments_are_refused_by_name_and_value(kwargs, fragments):
-    with pytest.raises(ValueError) as info:
-        DenseBlock(**kwargs)
-    for fragment in fragments:
-        assert fragment in str(info.value)
+    assert_refused_by_name_and_value(DenseBlock, kwargs, fragments)
 
 
 def test_spatial_dropout_after_dense_is_refused():

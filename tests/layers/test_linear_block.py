@@ -3,34 +3,11 @@
 import keras
 import numpy as np
 import pytest
+from block_reference import Conv1DBlock
 
 from kreg.layers import Conv2DBlock
 from kreg.layers import DenseBlock
-from kreg.layers.linear_block import LinearBlock
-from kreg.layers.linear_block import split_layer_kwargs
-
-L = keras.layers
-
-
-BLOCK_KEYS = ("order", "norm", "activation", "dropout", "rate", "axis", "seed", "groups", "momentum", "epsilon")
-
-
-class Conv1DBlock(LinearBlock):
-    """A LinearBlock written only from the documented contract."""
-
-    linear_owned_keys = LinearBlock.linear_owned_keys + ("groups",)  # the norm's
-
-    def __init__(self, filters, kernel_size, use_bias=None, **kwargs):
-        layer_kwargs, conv_kwargs = split_layer_kwargs(kwargs)
-        block_kwargs = {key: conv_kwargs.pop(key) for key in BLOCK_KEYS if key in conv_kwargs}
-        super().__init__(use_bias, **layer_kwargs)
-        block, linear_use_bias = self.make_block(block_kwargs)
-        self.conv = L.Conv1D(filters, kernel_size, use_bias=linear_use_bias, name="conv", **conv_kwargs)
-        self.block = block
-
-    def linear(self):
-        return self.conv
-
+from kreg.layers import NormDropout
 
 def names(layer):
     return [type(part).__name__ for part in layer.parts()]

@@ -13,6 +13,7 @@ from block_reference import apply_in_order
 from block_reference import random_weights
 from block_reference import reference_norm
 from layer_contract import LayerContract
+from layer_contract import assert_refused_by_name_and_value
 
 from kreg.layers import AlphaDropout
 from kreg.layers import NormDropout
@@ -231,10 +232,7 @@ def test_batch_norm_uses_batch_statistics_in_training_and_moving_ones_at_inferen
     ],
 )
 def test_bad_arguments_are_refused_by_name_and_value(kwargs, fragments):
-    with pytest.raises(ValueError) as info:
-        NormDropout(**kwargs)
-    for fragment in fragments:
-        assert fragment in str(info.value)
+    assert_refused_by_name_and_value(NormDropout, kwargs, fragments)
 
 
 def test_spatial_dropout_on_rank_2_input_is_refused():

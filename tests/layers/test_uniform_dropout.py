@@ -1,22 +1,13 @@
-import re
-
-import keras
 import numpy as np
 import pytest
-from layer_contract import LayerContract
+from layer_contract import TrainingNoiseContract
+from layer_contract import train_pass
 
 from kreg.layers import UniformDropout
 
 
-class TestUniformDropoutContract(LayerContract):
-    input_shape = (6, 5)
-
-    def make_layer(self):
-        return UniformDropout(0.3, seed=1)
-
-
-def train_pass(layer, x):
-    return keras.ops.convert_to_numpy(layer(x, training=True))
+class TestUniformDropoutContract(TrainingNoiseContract):
+    layer_class = UniformDropout
 
 
 # y = x + x*u with u ~ U(-beta, beta) independent of x, so E[y] = E[x] and
@@ -46,41 +37,6 @@ def test_noise_is_bounded_by_rate_and_fills_its_range():
     # 1e4 uniform draws: the extremes are within 1e-3 of the bounds
     # with probability 1 - 2 * (1 - 0.002)**1e4 ~ 1 - 4e-9.
     assert u.min() < -0.249 and u.max() > 0.249
-
-
-def test_inference_and_zero_rate_are_identity():
-    x = np.random.default_rng(1).standard_normal((16, 7)).astype("float32")
-    layer = UniformDropout(0.4, seed=0)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
-    np.testing.assert_array_equal(train_pass(UniformDropout(0.0), x), x)
-
-
-def test_seeded_noise_is_reproducible_and_fresh_each_step():
-    x = np.random.default_rng(2).standard_normal((32, 16)).astype("float32")
-    first, second = UniformDropout(0.3, seed=7), UniformDropout(0.3, seed=7)
-    step1 = train_pass(first, x)
-    np.testing.assert_array_equal(step1, train_pass(second, x))
-    assert not np.array_equal(step1, train_pass(first, x))
-
-
-def test_passes_the_keras_mask_through():
-    layer = UniformDropout(0.2)
-    mask = np.array([[True, False, True]])
-    assert layer.supports_masking
-    np.testing.assert_array_equal(layer.compute_mask(np.zeros((1, 3, 2)), mask), mask)
-
-
-@pytest.mark.parametrize("rate, shown", [(1.0, "1.0"), (-0.1, "-0.1"), (float("nan"), "nan"), ("0.5", "'0.5'"), (True, "True")])
-def test_refuses_bad_rate(rate, shown):
-    with pytest.raises(ValueError, match=re.escape("rate must be") + ".*" + re.escape(f"got {shown}")):
-        UniformDropout(rate)
-
-
-@pytest.mark.parametrize("seed, shown", [(-1, "-1"), ("1", "'1'"), (False, "False")])
-def test_refuses_a_bad_seed(seed, shown):
-    with pytest.raises(ValueError, match="^" + re.escape(f"seed must be None or an int >= 0, got {shown}") + "$"):
-        UniformDropout(0.1, seed=seed)
 
 
 def test_is_built_at_construction():

@@ -8,7 +8,6 @@ import pytest
 from kreg import datasets
 from kreg import layers
 from kreg import models
-from kreg.models.train import accuracy
 from zoo_contract import ZooContract
 from zoo_contract import zoo_info
 
@@ -21,24 +20,18 @@ def mnist1d_sequences():
 class TestCnn1dContract(ZooContract):
     name = "cnn1d"
     small = {"channels": 4}
+    weights = "mnist1d"  # cnn1d ships MNIST-1D weights, not digits ones
+    least_accuracy = 0.8  # trained (paper's plain CNN: ~0.94), not chance
 
     def data(self):
         # The contract's digits are no sequences: MNIST-1D as (40, 1), which is
         # what studies and `train` feed an "image" model (as_images=True).
         return mnist1d_sequences()
 
-    def test_shipped_weights_reproduce_manifest_accuracy(self):
-        # cnn1d ships MNIST-1D weights, not digits ones.
+    def test_shipped_weights_are_for_mnist1d_sequences(self):
         entry = zoo_info(self.name).weights["mnist1d"]
         assert (entry["dataset"], entry["as_images"], entry["input_shape"]) == (
             "mnist1d", True, [40, 1])
-        model = models.load(self.name, weights="mnist1d")
-        data = datasets.load(entry["dataset"], seed=entry["seed"], as_images=entry["as_images"])
-        measured = accuracy(model, data.x_test, data.y_test)
-        same = entry["backend"] == keras.backend.backend()
-        tolerance = 1e-6 if same else 1.0 / entry["test_examples"] + 1e-9
-        assert abs(measured - entry["test_accuracy"]) <= tolerance
-        assert entry["test_accuracy"] > 0.8  # trained (paper's plain CNN: ~0.94), not chance
 
 
 def test_paper_architecture_without_norm_and_dropout():

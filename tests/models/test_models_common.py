@@ -46,3 +46,15 @@ def test_seeds_refuse_a_bad_seed(seed, shown):
 
 def test_seeds_take_numpy_ints():
     assert Seeds(np.int64(2)).next() == 2000
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_building_a_zoo_model_on_another_backend_does_not_import_tensorflow(tmp_path, backend):
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from kreg import layers, models; models.create('mlp', seed=0); print('tensorflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, KERAS_BACKEND=backend), timeout=300)
+    assert done.stdout.split()[-1:] == ["False"], done.stderr[-2000:]

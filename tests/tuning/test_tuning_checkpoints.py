@@ -144,3 +144,26 @@ def test_a_full_disk_during_a_pack_is_one_line_naming_the_file_and_the_rerun_fin
     monkeypatch.setattr(checkpoints, "save", real_save)
     assert cli.main(argv) == 0
     assert len(tuning.results(str(out))) == 6
+
+
+def test_a_study_killed_mid_pack_resumes_from_its_checkpoint_with_the_uninterrupted_rows(tmp_path):
+    from study_process import start_study
+
+    settings = dict(model="mlp", dataset="wine", rates=(0.0, 0.5), norms=(None, "batch"), orders=("norm-act-drop",),
+                    seeds=2, epochs=200, batch_size=128, model_kwargs={"width": 8, "depth": 1}, quiet=True)
+    killed = tmp_path / "killed"
+    process = start_study(str(killed), settings)
+    try:
+        wait_for_checkpoint(process, killed)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert tuning.results(str(killed)) == []  # the pack was cut: no row yet, a checkpoint on disk
+    resumed = tuning.Study(directory=str(killed), **settings).run()
+    uninterrupted = tuning.Study(directory=str(tmp_path / "whole"), **settings).run()
+    assert [r["key"] for r in resumed] == [r["key"] for r in uninterrupted]
+    for a, b in zip(resumed, uninterrupted):
+        for name in schema.MEASURED_COLUMNS:
+            if name != "wall_time":
+                assert a[name] == pytest.approx(b[name], abs=1e-6), (name, a, b)
+    assert os.listdir(killed / "packs") == []

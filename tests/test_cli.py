@@ -19,9 +19,11 @@ print("imported:", heavy)
 
 
 def run(arguments, tmp_path, env=None):
-    return subprocess.run(
-        [sys.executable, *arguments], cwd=tmp_path, capture_output=True, text=True, env=env or dict(os.environ), timeout=300
-    )
+    """`python ARGUMENTS` in `tmp_path`, without a TF_CPP_MIN_LOG_LEVEL that
+    this test process may have set (kreg's own quiet start-up is tested)."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([sys.executable, *arguments], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["tune", "--help"], ["models", "info", "--help"], []])

@@ -268,13 +268,14 @@ def test_empty_rows_and_bad_keys(tmp_path):
     assert not os.path.exists(tmp_path / "escape")
 
 
-def test_import_stays_light():
+def test_import_stays_light(tmp_path):
     # TensorFlow / TensorBoard load when write_hparams runs, not on import.
     code = (
         "import sys, kreg.tuning; before = set(sys.modules); import kreg.tuning.hparams; "
         "new = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('tensorflow', 'tensorboard')); "
         "print(new); assert not new"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    # Outside the repository root, whose kreg/ folder would shadow the installed package.
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"

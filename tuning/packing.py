@@ -423,8 +423,9 @@ class PackedExecutor:
                 self.progress.start_pack(index, len(packs), len(pack), self.trainer.epochs)
                 for config, outcome in self.trainer.run(pack, callbacks=[EpochProgress(self.progress)]):
                     record(config, outcome, "packed")
-                if self.trainer.checkpoint(pack):  # recorded: its checkpoint has served
-                    checkpoints.remove(self.trainer.checkpoint(pack))
+                path = self.trainer.checkpoint(pack)
+                if path:  # recorded: its checkpoint has served
+                    checkpoints.remove(path)
                 trained += len(pack)
         except NotPackableError as e:  # raised before its pack trains
             self.progress.say(f"kreg: training run by run: packing does not apply: {e}")

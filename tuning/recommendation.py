@@ -96,10 +96,8 @@ def as_rows(results):
         missing = [name for name in REQUIRED_COLUMNS if name not in row]
         if missing:
             raise ValueError(f"results[{index}] lacks the columns {missing} (a row needs {list(REQUIRED_COLUMNS)})")
-    for row in rows:  # a CSV round trip gives order NaN -> None, "none" stays
-        if row.get("order") is None or row["norm"] == "none":
-            row["order"] = None
-    return rows
+    # A CSV round trip gives order NaN; the caller's rows are not changed.
+    return [dict(row, order=None) if row.get("order") is None or row["norm"] == "none" else row for row in rows]
 
 
 def completed_rows(rows):

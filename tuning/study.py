@@ -495,12 +495,5 @@ class Study:
         model.compile(**self.hypermodel.compile_kwargs(model))
         x = np.concatenate([self.data.x_train, self.data.x_val])
         y = np.concatenate([self.data.y_train, self.data.y_val])
-        batches = training.training_batches(x, y, [config["seed"]], self.batch_size, epochs)
-        model.fit(
-            ((bx[:, 0], by[:, 0]) for bx, by in batches),
-            steps_per_epoch=training.steps_per_epoch(len(x), self.batch_size),
-            shuffle=False,  # the batches come in their order
-            epochs=epochs,
-            verbose=0,
-        )
+        training.seeded_fit(model, config["seed"], x, y, None, epochs, self.batch_size)
         return model

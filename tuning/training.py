@@ -106,7 +106,7 @@ def seeded_fit(model, seed, x, y, validation_data, epochs, batch_size, callbacks
         model: a compiled model.
         seed: the run's seed.
         x, y: training examples and labels.
-        validation_data: `(x_val, y_val)`.
+        validation_data: `(x_val, y_val)`, or None (e.g. a refit on train + validation).
         epochs: number of epochs.
         batch_size: training batch size.
         callbacks: Keras callbacks.

@@ -202,3 +202,14 @@ def test_t_interval_matches_the_formula():
     low, high = recommendation.t_interval(values)
     half = stats.t.ppf(0.975, 4) * np.std(values, ddof=1) / np.sqrt(5)
     assert (low, high) == pytest.approx((np.mean(values) - half, np.mean(values) + half))
+
+
+def test_recommend_leaves_the_callers_rows_as_they_were():
+    rows = [dict(r) for r in paired_rows([0.3] * 3, [0.1] * 3)]
+    for row in rows:
+        if row["norm"] == "none":
+            row["order"] = float("nan")  # what a CSV round trip gives
+    before = [dict(r) for r in rows]
+    rec = tuning.recommend(rows)
+    assert rec.shift == pytest.approx(-0.2)
+    assert [str(r["order"]) for r in rows] == [str(r["order"]) for r in before]

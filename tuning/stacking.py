@@ -9,13 +9,13 @@ Branches of one architecture (same layers, same shapes; the dropout rate
 and the seed may differ) are stacked layer by layer, so that one op does the
 work of K:
 
-- `Dense` becomes `StackedDense`: a `(K, in, out)` kernel, one batched matmul;
-- `BatchNormalization` becomes `StackedBatchNormalization`: `(K, channels)`
-  statistics, each branch normalized over its own examples;
-- an `Activation` applies once to the whole stack;
-- any other layer (dropout, convolution, ...) runs per branch (`PerBranch`):
-  branch k's own layer on branch k's slice, so dropout masks are exactly the
-  masks the run draws alone.
+- each kind of layer that stacks has a class in `kreg.tuning.stacked_layers`
+  (`Dense` -> `StackedDense`, a `(K, in, out)` kernel and one batched
+  matmul; `BatchNormalization` -> `StackedBatchNormalization`, `(K, C)`
+  statistics, each branch normalized over its own examples; an `Activation`
+  once on the whole stack);
+- any other layer runs per branch (`PerBranch`): branch k's own layer on
+  branch k's slice.
 
 `DenseBlock`, `Conv2DBlock` and `NormDropout` are taken apart into these
 layers in their call order. A model that is not a plain chain of layers
@@ -34,6 +34,7 @@ from keras import ops
 from kreg import keras_compat
 from kreg.layers.linear_block import LinearBlock
 from kreg.layers.norm_dropout import NormDropout
+from kreg.tuning.stacked_layers import STACKED
 
 
 class TakeBranches(layers.Layer):
@@ -108,99 +109,6 @@ class PerBranch(layers.Layer):
         return keep_logits(ops.stack(outputs, axis=1), outputs, lambda parts: ops.stack(parts, axis=1))
 
 
-class StackedDense(layers.Layer):
-    """K `Dense` layers of one shape: `(B, K, in) -> (B, K, units)`.
-
-    Args:
-        units: output units of every branch.
-        activation: the branches' activation.
-        use_bias: whether the branches have a bias.
-    """
-
-    def __init__(self, units, activation=None, use_bias=True, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-
-    def build(self, input_shape):
-        branches, features = input_shape[1], input_shape[-1]
-        self.kernel = self.add_weight((branches, features, self.units), initializer="zeros", name="kernel")
-        self.bias = self.add_weight((branches, self.units), initializer="zeros", name="bias") if self.use_bias else None
-
-    def call(self, inputs):
-        x = ops.einsum("bki,kio->bko", inputs, self.kernel)
-        if self.bias is not None:
-            x = x + self.bias
-        return self.activation(x)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.units)
-
-    def pairs(self, sources):
-        """(stacked variable, the branches' variables) pairs."""
-        pairs = [(self.kernel, [s.kernel for s in sources])]
-        if self.bias is not None:
-            pairs.append((self.bias, [s.bias for s in sources]))
-        return pairs
-
-
-class StackedBatchNormalization(layers.Layer):
-    """K `BatchNormalization` layers on the last axis: `(B, K, ..., C)`.
-
-    In training, branch k is normalized with the mean and variance of its own
-    slice (over the batch and any spatial axes), and its moving statistics
-    follow them as in Keras' own layer.
-
-    Args:
-        momentum: the moving statistics' momentum.
-        epsilon: added to the variance.
-        center: whether there is an offset (beta).
-        scale: whether there is a scale (gamma).
-    """
-
-    def __init__(self, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
-        super().__init__(**kwargs)
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.center = center
-        self.scale = scale
-
-    def build(self, input_shape):
-        shape = (input_shape[1], input_shape[-1])
-        self.gamma = self.add_weight(shape, initializer="ones", name="gamma") if self.scale else None
-        self.beta = self.add_weight(shape, initializer="zeros", name="beta") if self.center else None
-        self.moving_mean = self.add_weight(shape, initializer="zeros", trainable=False, name="moving_mean")
-        self.moving_variance = self.add_weight(shape, initializer="ones", trainable=False, name="moving_variance")
-        # Statistics of shape (K, C) broadcast against (B, K, ..., C).
-        self._broadcast = (1, shape[0]) + (1,) * (len(input_shape) - 3) + (shape[1],)
-        self._axes = [0] + list(range(2, len(input_shape) - 1))
-
-    def call(self, inputs, training=None):
-        if training and self.trainable:
-            mean, variance = ops.moments(inputs, axes=self._axes)
-            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
-        else:
-            mean, variance = self.moving_mean, self.moving_variance
-        # The formula of ops.batch_normalization, per branch.
-        inv = ops.rsqrt(ops.reshape(variance, self._broadcast) + self.epsilon)
-        if self.gamma is not None:
-            inv = inv * ops.reshape(self.gamma, self._broadcast)
-        offset = -ops.reshape(mean, self._broadcast) * inv
-        if self.beta is not None:
-            offset = offset + ops.reshape(self.beta, self._broadcast)
-        return inputs * inv + offset
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def pairs(self, sources):
-        """(stacked variable, the branches' variables) pairs."""
-        names = ["moving_mean", "moving_variance"] + ["gamma"] * self.scale + ["beta"] * self.center
-        return [(getattr(self, name), [getattr(s, name) for s in sources]) for name in names]
-
-
 def chain(model):
     """The layers of `model` in call order if it is a plain chain, else None.
 
@@ -241,20 +149,13 @@ def parts(layer):
 def stack_key(layer, input_shape):
     """What branches' layers at one place must share to be stacked, or None.
 
-    None means the layer runs per branch (`PerBranch`).
+    The key starts with the name of the `stacked_layers` class that stacks
+    them; None means the layer runs per branch (`PerBranch`).
     """
-    kind = type(layer)
-    if kind is layers.Dense and len(input_shape) == 2:
-        plain = layer.kernel_constraint is None and layer.bias_constraint is None
-        if plain and not layer.lora_enabled and layer.quantization_mode is None:
-            return ("dense", layer.units, layer.use_bias, keras.activations.serialize(layer.activation))
-    if kind is layers.BatchNormalization:
-        last = layer.axis in (-1, len(input_shape) - 1)
-        plain = not layer.renorm and not layer.synchronized and layer.trainable
-        if last and plain and layer.gamma_constraint is None and layer.beta_constraint is None:
-            return ("batch", layer.momentum, layer.epsilon, layer.center, layer.scale)
-    if kind is layers.Activation:
-        return ("activation", keras.activations.serialize(layer.activation))
+    for stacked in STACKED:
+        key = stacked.key(layer, input_shape)
+        if key is not None:
+            return (stacked.__name__, *key)
     return None
 
 
@@ -276,13 +177,8 @@ def stacked_layer(sources, input_shape, index):
     name = f"{type(sources[0]).__name__.lower()}_{index}"
     if key is None:
         return PerBranch(sources, name=f"per_branch_{name}")
-    if key[0] == "dense":
-        first = sources[0]
-        return StackedDense(first.units, first.activation, first.use_bias, name=f"stacked_{name}")
-    if key[0] == "batch":
-        first = sources[0]
-        return StackedBatchNormalization(first.momentum, first.epsilon, first.center, first.scale, name=f"stacked_{name}")
-    return layers.Activation(sources[0].activation, name=name)  # elementwise, the same for every branch
+    stacked = next(s for s in STACKED if s.__name__ == key[0])
+    return stacked.of(sources, input_shape, name=f"stacked_{name}")
 
 
 class Pack:
@@ -340,7 +236,7 @@ def pack_model(branches, columns, num_seeds):
                 sources = [layer for layer, _ in place]
                 layer = stacked_layer(sources, place[0][1], f"{g}_{i}")
                 x = layer(x)
-                if hasattr(layer, "pairs"):
+                if not isinstance(layer, PerBranch):
                     pairs.extend(layer.pairs(sources))
         outputs.append(x)
         order.extend(members)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from kreg import models
+from kreg.tuning import stacked_layers
 from kreg.tuning import stacking
 
 INPUT_SHAPE = (6,)
@@ -43,9 +44,9 @@ def test_chain_of_a_sequential_model_and_no_chain_for_a_residual_one():
 
 def test_stack_keys_decide_what_is_stacked_and_what_runs_per_branch():
     found = dict((type(layer).__name__, (layer, shape)) for layer, shape in stacking.chain(mlp("batch")))
-    assert stacking.stack_key(*found["Dense"])[0] == "dense"
-    assert stacking.stack_key(*found["BatchNormalization"])[0] == "batch"
-    assert stacking.stack_key(*found["Activation"]) == ("activation", "relu")
+    assert stacking.stack_key(*found["Dense"]) == ("StackedDense", 3, True, "softmax")  # the last Dense: the output layer
+    assert stacking.stack_key(*found["BatchNormalization"]) == ("StackedBatchNormalization", 0.99, 1e-3, True, True)
+    assert stacking.stack_key(*found["Activation"]) == ("StackedActivation", "relu")
     assert stacking.stack_key(*found["Dropout"]) is None
     # A Dense on a sequence (rank 3) and a constrained Dense run per branch.
     assert stacking.stack_key(keras.layers.Dense(2), (None, 4, 6)) is None
@@ -66,10 +67,10 @@ def branches_and_inputs():
 def test_a_pack_groups_branches_by_architecture_and_stacks_their_weights():
     branches, columns, _ = branches_and_inputs()
     pack = stacking.pack_model(branches, columns, num_seeds=2)
-    stacked = [layer for layer in pack.model.layers if isinstance(layer, stacking.StackedDense)]
+    stacked = [layer for layer in pack.model.layers if isinstance(layer, stacked_layers.StackedDense)]
     # 3 groups of 2 branches, 3 Dense layers each.
     assert len(stacked) == 9 and {layer.kernel.shape[0] for layer in stacked} == {2}
-    assert len([layer for layer in pack.model.layers if isinstance(layer, stacking.StackedBatchNormalization)]) == 4
+    assert len([layer for layer in pack.model.layers if isinstance(layer, stacked_layers.StackedBatchNormalization)]) == 4
     # Each stacked kernel holds its branches' kernels.
     # Group 0 (no norm) holds branches 0 and 3: its first kernel is theirs.
     first = pack.model.get_layer("stacked_dense_0_0")

@@ -36,6 +36,7 @@ interrupted pack loses all its runs; see `pack_size`.
 """
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -131,10 +132,15 @@ def pack_size(bytes_per_branch, configurations, memory_budget=DEFAULT_MEMORY_BUD
 def plan_packs(configs, size):
     """Cuts configurations into packs of at most `size`, in their order.
 
-    The packs have near-equal lengths (45 runs with `size` 16: 15, 15, 15).
+    When every seed has the same number of configurations and a pack can
+    hold all of one seed's, packs hold whole seeds, a near-equal number each:
+    packs of as many seeds share one layout, and so one compiled pack model
+    (`PackTrainer`). Otherwise the packs are near-equal slices (45 runs with
+    `size` 16: 15, 15, 15).
 
     Args:
-        configs: configuration dicts.
+        configs: configuration dicts (each with a "seed"), seed by seed as
+            `SearchSpace.configs()` lists them.
         size: the most configurations of one pack.
 
     Returns:
@@ -142,12 +148,25 @@ def plan_packs(configs, size):
 
     Example:
 
-    >>> plan_packs(list(range(7)), 3)
-    [[0, 1], [2, 3, 4], [5, 6]]
+    >>> runs = [{"rate": r, "seed": s} for s in range(4) for r in (0.0, 0.5)]
+    >>> [len(pack) for pack in plan_packs(runs, 5)]
+    [4, 4]
     """
-    count = math.ceil(len(configs) / size)
-    bounds = [round(i * len(configs) / count) for i in range(count + 1)]
-    return [configs[a:b] for a, b in zip(bounds, bounds[1:])]
+    by_seed = {}
+    for config in configs:
+        by_seed.setdefault(config["seed"], []).append(config)
+    seeds = list(by_seed.values())
+    contiguous = [config for group in seeds for config in group] == list(configs)
+    if contiguous and len({len(group) for group in seeds}) == 1 and len(seeds[0]) <= size:
+        return [[config for group in part for config in group] for part in _near_equal(seeds, size // len(seeds[0]))]
+    return _near_equal(list(configs), size)
+
+
+def _near_equal(items, size):
+    """`items` cut in order into the fewest slices of at most `size`, of near-equal lengths."""
+    count = math.ceil(len(items) / size)
+    bounds = [round(i * len(items) / count) for i in range(count + 1)]
+    return [items[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 def check_branch(model, config, input_shape):
@@ -264,6 +283,10 @@ class PackTrainer:
             resume from it (`kreg.tuning.checkpoints`); None saves nothing.
         on_save: called with the epochs done after each save.
 
+    Attributes:
+        compiled: how many pack models were made and compiled (a pack of the
+            previous pack's layout reuses its model, see `run`).
+
     Example:
 
     ```python
@@ -281,6 +304,8 @@ class PackTrainer:
         self.batch_size = batch_size
         self.checkpoint_dir = checkpoint_dir
         self.on_save = on_save or (lambda epochs_done: None)
+        self.compiled = 0
+        self._last = None  # (layout and settings, pack, initial optimizer state)
 
     def build_branch(self, config):
         """The uncompiled model of one configuration, checked packable."""
@@ -288,9 +313,9 @@ class PackTrainer:
         check_branch(model, config, self.hypermodel.input_shape)
         return model
 
-    def _compile_settings(self, branch):
-        """(optimizer, per-example loss, accuracy function or None) of a pack."""
-        settings = self.hypermodel.compile_kwargs(branch)
+    def _compile_settings(self, settings):
+        """(optimizer, per-example loss, accuracy function or None) of a
+        pack, from the study's compile settings of a branch."""
         loss = per_example_loss(settings["loss"])
         optimizer = check_optimizer(settings["optimizer"])
         accuracy = None
@@ -304,21 +329,48 @@ class PackTrainer:
         """`branch_memory` of the model of `config`."""
         return branch_memory(self.build_branch(config), self.batch_size)
 
-    def _compile(self, configs, columns, num_seeds):
-        """The compiled `stacking.Pack` of `configs`, in their initial state."""
-        keras.backend.clear_session()
+    def _pack(self, configs, columns, num_seeds):
+        """The compiled `stacking.Pack` of `configs`, in their initial state.
+
+        When the previous pack had the same layout and compile settings its
+        model serves again: it takes the new branches' variables, its
+        optimizer state goes back to its initial values, and its compiled
+        train step is reused (nothing is traced or compiled anew).
+        """
+        if self._last is None:
+            keras.backend.clear_session()
         branches = [self.build_branch(config) for config in configs]
-        optimizer, loss, accuracy = self._compile_settings(branches[0])
+        settings = self.hypermodel.compile_kwargs(branches[0])
+        layout = stacking.layout(branches, columns, num_seeds)
+        key = None if layout is None else (layout, _settings_key(settings))
+        if self._last is not None and key is not None and self._last[0] == key:
+            _, pack, initial = self._last
+            pack.load(branches)
+            for variable, value in zip(pack.model.optimizer.variables, initial):
+                variable.assign(value)
+            return pack
+        self._last = None
+        optimizer, loss, accuracy = self._compile_settings(settings)
         pack = stacking.pack_model(branches, columns, num_seeds)
         k = len(configs)
         metrics = [BranchMean(loss, k, name="branch_loss")]
         if accuracy is not None:
             metrics.append(BranchMean(accuracy, k, name="branch_accuracy"))
         pack.model.compile(optimizer=optimizer, loss=SummedLoss(loss), metrics=metrics)
+        pack.model.optimizer.build(pack.model.trainable_variables)
+        self.compiled += 1
+        if key is not None:
+            self._last = (key, pack, [keras.ops.convert_to_numpy(v) for v in pack.model.optimizer.variables])
         return pack
 
     def run(self, configs, return_models=False, callbacks=()):
         """Trains the configurations as one pack.
+
+        A pack of the previous pack's layout (the same architectures and
+        per-branch layers in the same places, the same seed columns and
+        compile settings; the rates of stacked dropout, the weights and the
+        seeds may differ) trains on the previous pack's compiled model, with
+        the new branches' initial variables and a fresh optimizer state.
 
         Args:
             configs: configuration dicts (norm, order, rate, seed).
@@ -335,7 +387,7 @@ class PackTrainer:
         """
         seeds = list(dict.fromkeys(config["seed"] for config in configs))
         columns = [seeds.index(config["seed"]) for config in configs]
-        pack = self._compile(configs, columns, len(seeds))
+        pack = self._pack(configs, columns, len(seeds))
         data, k = self.data, len(configs)
         start = time.perf_counter()
         path = self.checkpoint(configs)
@@ -376,6 +428,16 @@ class PackTrainer:
         test_loss = test["branch_loss"][branch]
         test_accuracy = test["branch_accuracy"][branch] if "branch_accuracy" in test else None
         return schema.Outcome("completed", training.measurements(history, test_loss, test_accuracy, wall_time))
+
+
+def _settings_key(settings):
+    """The compile settings of a pack (loss, optimizer, metrics) as a string,
+    the optimizer's name aside (Keras numbers the names of new optimizers)."""
+    optimizer = settings["optimizer"]
+    config = {key: value for key, value in optimizer.get_config().items() if key != "name"}
+    other = {name: value for name, value in settings.items() if name != "optimizer"}
+    described = [type(optimizer).__name__, config, keras.saving.serialize_keras_object(other)]
+    return json.dumps(described, sort_keys=True, default=str)
 
 
 class EpochProgress(keras.callbacks.Callback):

@@ -27,6 +27,8 @@ from its own slice, so a branch's gradient is its own, and a branch that
 becomes NaN leaves the others untouched.
 """
 
+import json
+
 import keras
 from keras import layers
 from keras import ops
@@ -181,30 +183,88 @@ def stacked_layer(sources, input_shape, index):
     return stacked.of(sources, input_shape, name=f"stacked_{name}")
 
 
+def layout(branches, columns, num_seeds):
+    """What packs must share to be one compiled model (hashable), or None.
+
+    Two packs of one layout differ only in the values of their variables
+    (weights, seed states, per-branch dropout rates), so one pack model can
+    hold either in turn (`Pack.load`) and its compiled train step serves both.
+    A layer that runs per branch must have the same configuration in both,
+    for its configuration is part of the traced step (its seed aside: that
+    is the state of its seed generator, a variable). None: a branch is no
+    plain chain, and its pack is not reused.
+    """
+    found = []
+    for branch in branches:
+        links = chain(branch)
+        if links is None:
+            return None
+        own = tuple(_configuration(layer) for layer, shape in links if stack_key(layer, shape) is None)
+        found.append((signature(links, tuple(branch.outputs[0].shape)), own))
+    return (tuple(found), tuple(columns), num_seeds)
+
+
+def _configuration(layer):
+    """A layer's configuration as a string, its name and seed aside (the seed
+    of a Keras layer is in its seed generator's state, a variable)."""
+    config = {key: value for key, value in layer.get_config().items() if key not in ("name", "seed")}
+    return json.dumps(config, sort_keys=True, default=str)
+
+
 class Pack:
     """A pack model and where each branch's variables live in it.
+
+    Args:
+        model: the `keras.Model` of the pack.
+        places: for each layer of the pack that holds branch variables,
+            `(layer, members, place)`: the branches it computes (their
+            indices) and the index of its layer in their `chain`, or None
+            for whole branch models.
+        layout: the `layout` of the branches the pack was made for.
 
     Attributes:
         model: the `keras.Model` of the pack (input `(B, seeds, *example)`,
             output `(B, K, classes)`).
+        layout: the pack's `layout`: `load` accepts branches of this layout.
     """
 
-    def __init__(self, model, branches, pairs):
+    def __init__(self, model, places, layout):
         self.model = model
-        self._branches = branches
-        self._pairs = pairs
+        self.layout = layout
+        self._places = places
+        self._branches, self._pairs, self._copies = [], [], []
 
-    def load_branches(self):
-        """Copies the branches' current variables into the pack."""
-        for stacked, sources in self._pairs:
-            stacked.assign(ops.stack([s.value for s in sources]))
+    def load(self, branches):
+        """Makes the pack compute `branches`, from their current variables.
+
+        Args:
+            branches: the branches the pack was made of, or other branches
+                of its `layout` (the pack then trains those from now on).
+        """
+        chains = [chain(branch) for branch in branches]
+        self._branches, self._pairs, self._copies = list(branches), [], []
+        for layer, members, place in self._places:
+            sources = [branches[k] if place is None else chains[k][place][0] for k in members]
+            if isinstance(layer, PerBranch):
+                for own, source in zip(layer.branch_layers, sources):
+                    self._copies.extend((a, b) for a, b in zip(own.variables, source.variables) if a is not b)
+            else:
+                self._pairs.extend(layer.pairs(sources))
+        for stacked, values in self._pairs:
+            values = [v.value if isinstance(v, keras.Variable) else v for v in values]
+            stacked.assign(ops.cast(ops.stack(values), stacked.dtype))
+        for own, source in self._copies:
+            own.assign(source)
 
     def trained_branches(self):
         """The K branch models, holding the pack's current variables
-        (trained weights, batch norm statistics)."""
-        for stacked, sources in self._pairs:
-            for k, source in enumerate(sources):
-                source.assign(stacked[k])
+        (trained weights, batch norm statistics, seed states)."""
+        for stacked, values in self._pairs:
+            for k, value in enumerate(values):
+                if isinstance(value, keras.Variable):
+                    value.assign(stacked[k])
+        for own, source in self._copies:
+            source.assign(own)
         return list(self._branches)
 
 
@@ -225,23 +285,23 @@ def pack_model(branches, columns, num_seeds):
     groups = {}
     for k, branch in enumerate(branches):
         groups.setdefault(signature(chains[k], tuple(branch.outputs[0].shape)), []).append(k)
-    outputs, order, pairs = [], [], []
+    outputs, order, places = [], [], []
     for g, members in enumerate(groups.values()):
         x = TakeBranches([columns[k] for k in members], name=f"group_{g}_inputs")(inputs)
         found = [chains[k] for k in members]
         if found[0] is None:
-            x = PerBranch([branches[k] for k in members], name=f"group_{g}_models")(x)
+            whole = PerBranch([branches[k] for k in members], name=f"group_{g}_models")
+            x = whole(x)
+            places.append((whole, members, None))
         else:
             for i, place in enumerate(zip(*found)):
-                sources = [layer for layer, _ in place]
-                layer = stacked_layer(sources, place[0][1], f"{g}_{i}")
+                layer = stacked_layer([layer for layer, _ in place], place[0][1], f"{g}_{i}")
                 x = layer(x)
-                if not isinstance(layer, PerBranch):
-                    pairs.extend(layer.pairs(sources))
+                places.append((layer, members, i))
         outputs.append(x)
         order.extend(members)
     if len(outputs) > 1:
         x = JoinBranches([order.index(k) for k in range(len(order))], name="branches")(outputs)
-    pack = Pack(keras.Model(inputs, x, name="pack"), list(branches), pairs)
-    pack.load_branches()
+    pack = Pack(keras.Model(inputs, x, name="pack"), places, layout(branches, columns, num_seeds))
+    pack.load(branches)
     return pack

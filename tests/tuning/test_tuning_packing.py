@@ -103,6 +103,21 @@ def test_a_pack_trains_each_branch_as_it_trains_alone(data):
     assert len({round(o.metrics["final_train_loss"], 6) for _, o in outcomes}) == len(outcomes)
 
 
+def test_a_pack_of_the_last_layout_reuses_its_model_and_trains_as_a_new_one(data):
+    hypermodel = make_hypermodel(data)
+    trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
+    trainer.run([dict(c, seed=0) for c in CONFIGS])
+    # The same architectures with another seed and other dropout rates.
+    second = [dict(c, seed=1) for c in CONFIGS]
+    outcomes, models = trainer.run(second, return_models=True)
+    assert trainer.compiled == 1
+    for (config, outcome), model in zip(outcomes, models):
+        assert_same_run(outcome.metrics, weights_of(model), *train_alone(hypermodel, data, config))
+    # Another layout (two seed columns) makes a new pack model.
+    trainer.run([dict(c, seed=s) for s in (0, 1) for c in CONFIGS[:1]])
+    assert trainer.compiled == 2
+
+
 def test_a_pack_of_one_reports_like_a_run_alone(data):
     config = dict(norm="batch", order="norm-act-drop", rate=0.3, seed=0)
     trainer = packing.PackTrainer(make_hypermodel(data), data, EPOCHS, BATCH_SIZE)
@@ -192,10 +207,30 @@ def _tiny():
     return inputs, keras.layers.Dense(2)(inputs)
 
 
-def test_packs_cut_the_runs_in_order_into_near_equal_packs():
-    assert packing.plan_packs(list(range(7)), 3) == [[0, 1], [2, 3, 4], [5, 6]]
-    assert [len(p) for p in packing.plan_packs(list(range(45)), 16)] == [15, 15, 15]
-    assert packing.plan_packs(list(range(45)), 64) == [list(range(45))]
+def runs(seeds, per_seed):
+    return [{"rate": 0.1 * r, "seed": s} for s in range(seeds) for r in range(per_seed)]
+
+
+def test_packs_hold_whole_seeds_when_one_seed_fits():
+    # 5 seeds x 21 configurations, at most 64 a pack: 3 whole seeds fit,
+    # so 2 packs of 2 and 3 seeds (not 53 + 52 runs that split a seed).
+    packs = packing.plan_packs(runs(5, 21), 64)
+    assert [sorted({c["seed"] for c in pack}) for pack in packs] == [[0, 1], [2, 3, 4]]
+    # 10 seeds: 2 packs of 5 seeds, one layout.
+    assert [len(pack) for pack in packing.plan_packs(runs(10, 21), 128)] == [105, 105]
+    assert packing.plan_packs(runs(5, 21), 105) == [runs(5, 21)]
+
+
+def test_packs_are_near_equal_slices_when_a_seed_does_not_fit():
+    assert [[c["rate"] for c in pack] for pack in packing.plan_packs(runs(1, 7), 3)] == [
+        [0.0, 0.1],
+        [0.1 * 2, 0.1 * 3, 0.1 * 4],
+        [0.1 * 5, 0.1 * 6],
+    ]
+    assert [len(p) for p in packing.plan_packs(runs(1, 45), 16)] == [15, 15, 15]
+    # A resumed study's todo: seeds of unequal counts.
+    todo = runs(3, 4)[1:]
+    assert [len(p) for p in packing.plan_packs(todo, 6)] == [6, 5]
 
 
 def test_a_pack_refuses_unpackable_models(data):

@@ -306,6 +306,7 @@ class PackTrainer:
         self.on_save = on_save or (lambda epochs_done: None)
         self.compiled = 0
         self._last = None  # (layout and settings, pack, initial optimizer state)
+        self._built = None  # (config, model) built by `branch_memory`
 
     def build_branch(self, config):
         """The uncompiled model of one configuration, checked packable."""
@@ -326,8 +327,18 @@ class PackTrainer:
         return optimizer, loss, accuracy
 
     def branch_memory(self, config):
-        """`branch_memory` of the model of `config`."""
-        return branch_memory(self.build_branch(config), self.batch_size)
+        """`branch_memory` of the model of `config`. The model is kept: the
+        next pack takes it rather than build it again."""
+        model = self.build_branch(config)
+        self._built = (config, model)
+        return branch_memory(model, self.batch_size)
+
+    def _branch(self, config):
+        """The model of `config`: the one `branch_memory` built, or a new one."""
+        built, self._built = self._built, None
+        if built is not None and built[0] == config:
+            return built[1]
+        return self.build_branch(config)
 
     def _pack(self, configs, columns, num_seeds):
         """The compiled `stacking.Pack` of `configs`, in their initial state.
@@ -337,9 +348,7 @@ class PackTrainer:
         optimizer state goes back to its initial values, and its compiled
         train step is reused (nothing is traced or compiled anew).
         """
-        if self._last is None:
-            keras.backend.clear_session()
-        branches = [self.build_branch(config) for config in configs]
+        branches = [self._branch(config) for config in configs]
         settings = self.hypermodel.compile_kwargs(branches[0])
         layout = stacking.layout(branches, columns, num_seeds)
         key = None if layout is None else (layout, _settings_key(settings))

@@ -32,7 +32,7 @@ TUNE_OPTIONS = (
     ("--tuner", "tuner", dict(help="grid, random, bayesian or hyperband (default: grid)")),
     ("--max-trials", "max_trials", dict(type=int, help="runs of a random or bayesian search (default: half the grid)")),
     ("--metric", "metric", dict(help="val_loss (final epoch; the default), val_accuracy, best_val_loss, ...")),
-    ("--trial-timeout", "trial_timeout", dict(type=float, help="distributed chief: re-queue a run whose worker was silent this long (s; workers report every epoch)")),
+    ("--trial-timeout", "trial_timeout", dict(type=float, help="distributed chief: re-queue a run or pack whose worker was silent this long (s; workers report every epoch)")),
     ("--executor", "executor", dict(choices=("auto", "packed", "sequential"), help="packed: many runs train as one model (grid, local; several times faster); sequential: one Keras Tuner trial per run; auto (default): packed where it applies")),
     ("--task", "task", dict(choices=("multiclass", "binary", "regression"), help="the task (default: from the labels and the model's output)")),
     ("--loss", "loss", dict(help="a Keras loss name (default: the model's own, else the task's)")),

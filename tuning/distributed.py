@@ -7,27 +7,47 @@ the processes that train), `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`
 (the chief's address). `commands()` writes these command lines for you
 (`kreg tune ... --distributed N` prints them).
 
-Keras Tuner's own chief never exits when a worker dies mid-run: the run stays
-"ongoing" forever. kreg's chief (`serve_chief`) supervises instead:
+The unit of work is a Keras Tuner trial. Where a local study would pack (the
+grid tuner, executor "auto" or "packed", a packable builder) a trial is a
+PACK of runs: the chief cuts the configurations to train into packs as the
+local packed executor does (`packing.pack_size`: what fits `memory_budget`,
+at most `max_pack`), but of at most `MAX_PACK` runs, so that several workers
+share a study (the default study's 105 runs make 7 packs); a worker trains
+its pack as one model (`packing.PackTrainer`), or run by run where packing
+does not apply, and sends the outcomes of all its runs back with the trial
+(`kreg.tuning.oracles`). Otherwise (executor "sequential", the random,
+Bayesian or Hyperband tuner, a builder the chief cannot pack) a trial is one
+run, trained run by run.
 
-- workers report after every epoch; a run silent for `trial_timeout`
-  seconds goes back to the queue and the next free worker trains it (the
-  dead worker's id is forgotten; should the worker have been only slow, the
-  first of the two to finish is recorded);
+Keras Tuner's own chief never exits when a worker dies mid-trial: the trial
+stays "ongoing" forever. kreg's chief (`serve_chief`) supervises instead:
+
+- workers report after every epoch; a trial (run or pack) silent for
+  `trial_timeout` seconds goes back to the queue and the next free worker
+  trains it from the start (the dead worker's id is forgotten; should the
+  worker have been only slow, the first of the two to finish is recorded),
+  so a worker killed mid-pack loses that pack's progress, nothing else;
 - a worker restarted with the same `KERASTUNER_TUNER_ID` gets its unfinished
-  run back at once (Keras Tuner hands a tuner id its ongoing run);
+  trial back at once (Keras Tuner hands a tuner id its ongoing trial);
 - once every run is recorded, the chief waits at most `grace` seconds for the
   live workers to hear that the search is over, then exits;
 - workers wait at most `connect_timeout` seconds for an answer of the chief.
 
-The ledger is written by the chief only, so the workers need no shared disk.
+The ledger is written by the chief only, one row per run through the study's
+record path with the worker's tuner id, so the workers need no shared disk
+(they keep no pack checkpoints either).
 """
 
+import dataclasses
 import os
 import shlex
 import time
 
 from kreg.tuning import keras_tuner_compat as compat
+from kreg.tuning import packing
+
+# The most runs of one pack a chief hands out.
+MAX_PACK = 16
 
 
 def role():
@@ -45,8 +65,8 @@ def serve_chief(oracle, trial_timeout, grace=30.0, poll=0.5):
 
     Args:
         oracle: a `kreg.tuning.oracles.LedgerOracle`.
-        trial_timeout: seconds without a sign of life after which a run held
-            by a worker is assumed lost (its worker died) and re-queued.
+        trial_timeout: seconds without a sign of life after which a trial
+            held by a worker is assumed lost (its worker died) and re-queued.
         grace: seconds to wait, once the search is over, for live workers to
             be told so before the chief exits anyway.
         poll: seconds between two supervision rounds.
@@ -67,28 +87,56 @@ def serve_chief(oracle, trial_timeout, grace=30.0, poll=0.5):
         server.stop(grace=1)
 
 
+@dataclasses.dataclass
 class ChiefExecutor:
     """The chief: serves the search to the workers and records their runs.
 
-    Args:
-        make_oracle: `make_oracle(todo, record)` -> the study's oracle.
+    Attributes:
+        make_oracle: `make_oracle(todo, record, packs=None)` -> the study's
+            oracle (`kreg.tuning.oracles.build`).
         trial_timeout: see `serve_chief`.
+        progress: the study's `kreg.tuning.progress.Progress`.
+        trainer: a `packing.PackTrainer` to size the packs with (its
+            `branch_memory`), or None to hand out one run per trial.
+        memory_budget: bytes one pack may use.
+        max_pack: the most runs of one pack (and never more than `MAX_PACK`).
     """
 
-    def __init__(self, make_oracle, trial_timeout):
-        self.make_oracle = make_oracle
-        self.trial_timeout = trial_timeout
+    make_oracle: object
+    trial_timeout: float
+    progress: object
+    trainer: object = None
+    memory_budget: float = packing.DEFAULT_MEMORY_BUDGET
+    max_pack: int = MAX_PACK
 
     def run(self, todo, record):
-        serve_chief(self.make_oracle(todo, record), self.trial_timeout)
+        serve_chief(self.make_oracle(todo, record, packs=self.packs(todo)), self.trial_timeout)
+
+    def packs(self, todo):
+        """`todo` cut into the packs to hand out, or None for one run per trial.
+
+        Returns:
+            A list of lists of configurations (see `packing.plan_packs`), or
+            None without a trainer, with nothing to do, or when the builder's
+            models cannot be packed (said once).
+        """
+        if self.trainer is None or not todo:
+            return None
+        try:
+            bytes_per_branch = self.trainer.branch_memory(todo[0])
+        except packing.NotPackableError as e:
+            self.progress.say(f"kreg: handing out run by run: packing does not apply: {e}")
+            return None
+        size = packing.pack_size(bytes_per_branch, len(todo), self.memory_budget, min(self.max_pack, MAX_PACK))
+        return packing.plan_packs(todo, size)
 
 
 class WorkerExecutor:
-    """A worker: trains the runs the chief hands out, run by run.
+    """A worker: trains what the chief hands out, packs or single runs.
 
     Args:
-        trials: a `kreg.tuning.trials.TrialExecutor` (its oracle becomes a
-            client of the chief's).
+        trials: a `kreg.tuning.trials.TrialExecutor` with a `trainer` for the
+            pack trials (its oracle becomes a client of the chief's).
         connect_timeout: the most seconds to wait for any answer of the chief.
     """
 

@@ -2,8 +2,9 @@
 
 kreg drives Keras Tuner's oracles and its chief/worker service in ways its
 public API does not cover: the ledger replaces Keras Tuner's state files,
-the chief re-queues the run of a silent worker, and workers wait for the
-chief a bounded time. Each private access below is one small function or
+the chief re-queues the trial of a silent worker, a trial carries a pack of
+runs to a worker and their outcomes back, and workers wait for the chief a
+bounded time. Each private access below is one small function or
 hook; `tests/tuning/test_keras_tuner_compat.py` checks each against the
 installed Keras Tuner, so a release that changes one fails there, by name.
 Checked with keras-tuner 1.4.8 (setup.cfg pins keras-tuner to 1.4.x from 1.4.8).
@@ -33,6 +34,27 @@ def requeue(oracle, tuner_id):
     oracle.tuner_ids.discard(tuner_id)
     oracle._retry_queue.append(trial.trial_id)
     return trial.trial_id
+
+
+def attach(trial, name, text):
+    """Attaches `text` to `trial` under `name`, a value outside its declared
+    hyperparameters that travels with the trial between chief and workers:
+    Keras Tuner sends every value of a trial, declared or not
+    (`HyperParameters.to_proto` / `from_proto`), and `Oracle.end_trial` keeps
+    the values of the trial a worker ends. An oracle attaches a value at
+    creation by returning it among the values of `populate_space`."""
+    trial.hyperparameters.values[name] = text
+
+
+def attachment(trial, name):
+    """The text attached to `trial` under `name` (see `attach`), or None."""
+    return trial.hyperparameters.values.get(name)
+
+
+def detach(trial, name):
+    """Removes the text attached to `trial` under `name` and returns it (None
+    if there is none)."""
+    return trial.hyperparameters.values.pop(name, None)
 
 
 def tried(oracle, values):

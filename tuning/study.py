@@ -9,7 +9,7 @@ outcome, worker)`, the study's one record path (ledger row, then progress).
 - `kreg.tuning.packing.PackedExecutor`: many runs as one model (local grid);
 - `kreg.tuning.trials.TrialExecutor`: one Keras Tuner trial per run;
 - `kreg.tuning.distributed.ChiefExecutor` / `WorkerExecutor`: Keras Tuner's
-  chief and workers.
+  chief and workers (a worker trains packs of runs, or single runs).
 """
 
 import functools
@@ -148,17 +148,20 @@ class Study:
 
     Distributed: run the same study with Keras Tuner's environment variables
     (see `kreg.tuning.distributed`): the chief serves the search and records
-    the rows, workers train.
+    the rows, workers train. Where the study packs, the chief hands out packs
+    of runs (at most `max_pack`, and `distributed.MAX_PACK`, runs each) and
+    each worker trains its pack as one model; otherwise one run per trial.
 
-    Executors: "sequential" trains one Keras Tuner trial per run. "packed"
-    trains many runs (any configurations and seeds) as branches of one
-    compiled model (`kreg.tuning.packing`): the same rows, several times
-    faster. Packing needs the grid tuner in a local study and a packable
-    builder (one input, one output, no regularization losses); otherwise the
-    study says so once and trains run by run. "auto" (the default) packs
-    where it can. A study stopped during a pack keeps the rows of every
-    finished pack and trains the unfinished pack again. The executor does not identify a study: one
-    started with an executor may be resumed with another.
+    Executors: "sequential" trains one Keras Tuner trial per run (in
+    distributed mode too). "packed" trains many runs (any configurations and
+    seeds) as branches of one compiled model (`kreg.tuning.packing`): the
+    same rows, several times faster. Packing needs the grid tuner and a
+    packable builder (one input, one output, no regularization losses);
+    otherwise the study says so once and trains run by run. "auto" (the
+    default) packs where it can. A study stopped during a pack keeps the
+    rows of every finished pack and trains the unfinished pack again. The
+    executor does not identify a study: one started with an executor may be
+    resumed with another.
 
     Attributes:
         space: the study's `kreg.tuning.SearchSpace`.
@@ -182,8 +185,8 @@ class Study:
         data_seed: the seed of the dataset split.
         quiet: print no progress.
         trial_timeout: distributed chief: seconds without a sign of life
-            (workers report after every epoch) after which a worker's run is
-            re-queued.
+            (workers report after every epoch) after which a worker's run or
+            pack is re-queued.
         connect_timeout: distributed worker: seconds to wait for the chief.
         executor: "auto", "packed" or "sequential" (see above).
         memory_budget: packed: bytes one pack may use (default 4 GiB); the
@@ -354,12 +357,10 @@ class Study:
             return None
         return self.max_trials or max(1, len(self.space) // 2)
 
-    def _not_packable_reason(self, role):
+    def _not_packable_reason(self):
         """Why this study cannot train in packs (None if it can)."""
         if self.executor == "sequential":
             return None
-        if role != "local":
-            return "a distributed study hands out one run per trial"
         if self.tuner != "grid":
             return (
                 f"packing needs the grid tuner, this study uses {self.tuner!r} "
@@ -372,15 +373,23 @@ class Study:
         make_oracle = functools.partial(
             oracles.build, self.tuner, self.space, self.metric, self.epochs, self.trial_budget(), recorded
         )
-        if role == "chief":
-            return distributed.ChiefExecutor(make_oracle, self.trial_timeout)
-        run_by_run = trials.TrialExecutor(make_oracle, self.hypermodel, self.data, self.epochs, self.batch_size, self.directory)
+        arguments = (make_oracle, self.hypermodel, self.data, self.epochs, self.batch_size, self.directory)
+        # Workers train what the chief hands out (packs or runs) and write
+        # nothing, so their trainer keeps no checkpoints; the chief only sizes
+        # packs with its trainer.
         if role == "worker":
-            return distributed.WorkerExecutor(run_by_run, self.connect_timeout)
-        reason = self._not_packable_reason(role)
-        if self.executor == "sequential" or reason is not None:
-            if reason is not None:
-                progress.say(f"kreg: training run by run: {reason}")
+            trainer = packing.PackTrainer(self.hypermodel, self.data, self.epochs, self.batch_size)
+            return distributed.WorkerExecutor(trials.TrialExecutor(*arguments, trainer=trainer, say=progress.say), self.connect_timeout)
+        # The packing rules of a local study decide the chief's packs too.
+        reason = self._not_packable_reason()
+        if reason is not None:
+            progress.say(f"kreg: {'handing out' if role == 'chief' else 'training'} run by run: {reason}")
+        packed = self.executor != "sequential" and reason is None
+        if role == "chief":
+            trainer = packing.PackTrainer(self.hypermodel, self.data, self.epochs, self.batch_size) if packed else None
+            return distributed.ChiefExecutor(make_oracle, self.trial_timeout, progress, trainer, self.memory_budget, self.max_pack)
+        run_by_run = trials.TrialExecutor(*arguments, say=progress.say)
+        if not packed:
             return run_by_run
         trainer = packing.PackTrainer(
             self.hypermodel,

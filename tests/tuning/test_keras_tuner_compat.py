@@ -16,8 +16,8 @@ class Oracle(compat.NoStateFiles, keras_tuner.Oracle):
         return {"status": "RUNNING", "values": {"x": len(self.trials)}}
 
 
-def make_oracle(tmp_path):
-    oracle = Oracle(objective=keras_tuner.Objective("loss", "min"), max_trials=10)
+def make_oracle(tmp_path, oracle_class=Oracle):
+    oracle = oracle_class(objective=keras_tuner.Objective("loss", "min"), max_trials=10)
     oracle.verbose = 0
     hp = oracle.get_space()
     hp.Int("x", 0, 9)
@@ -96,6 +96,49 @@ def test_serve_answers_a_client_and_reports_the_end(tmp_path, monkeypatch):
     finally:
         server.stop(grace=0)
         compat.set_client_timeout(60 * 60)
+
+
+def test_attachments_travel_with_a_trial_between_chief_and_worker(tmp_path, monkeypatch):
+    ended = []
+
+    class AttachingOracle(Oracle):
+        def populate_space(self, trial_id):
+            response = super().populate_space(trial_id)
+            if response["values"] is not None:
+                response["values"]["note"] = "to the worker"
+            return response
+
+        def end_trial(self, trial):
+            ended.append(compat.detach(trial, "reply"))
+            super().end_trial(trial)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    oracle = make_oracle(tmp_path, AttachingOracle)
+    server, _ = compat.serve(oracle, f"127.0.0.1:{port}")
+    try:
+        monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+        monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+        monkeypatch.setenv("KERASTUNER_TUNER_ID", "worker0")
+        from keras_tuner.src.distribute import oracle_client
+
+        client = oracle_client.OracleClient(oracle)
+        trial = client.create_trial("worker0")
+        assert compat.attachment(trial, "note") == "to the worker"
+        assert compat.attachment(trial, "reply") is None
+        compat.attach(trial, "reply", '{"exact": 0.1234567890123}')
+        trial.status = "COMPLETED"
+        client.update_trial(trial.trial_id, {"loss": 1.0})
+        client.end_trial(trial)
+        assert ended == ['{"exact": 0.1234567890123}']
+        # Detached before Keras Tuner recorded the values: the chief's trial
+        # holds the values it handed out.
+        stored = oracle.trials[trial.trial_id]
+        assert compat.attachment(stored, "reply") is None and compat.attachment(stored, "note") == "to the worker"
+        assert compat.tried(oracle, {"x": 0, "note": "to the worker"})
+    finally:
+        server.stop(grace=0)
 
 
 def test_the_keras_tuner_version_is_the_one_checked():

@@ -1,5 +1,7 @@
-"""A chief and two workers on 127.0.0.1; one worker is SIGKILLed mid-run."""
+"""Distributed studies: a chief and two workers on 127.0.0.1, one SIGKILLed
+mid-pack; the packs a chief plans; a worker that cannot pack."""
 
+import io
 import json
 import os
 import signal
@@ -7,6 +9,7 @@ import socket
 import subprocess
 import time
 
+import keras
 import pytest
 
 from study_process import TINY_STUDY
@@ -14,10 +17,18 @@ from study_process import start_study
 
 from kreg import tuning
 from kreg.tuning import distributed
+from kreg.tuning import ledger
+from kreg.tuning import oracles
+from kreg.tuning import packing
+from kreg.tuning import progress as progress_module
+from kreg.tuning import schema
+from kreg.tuning import trials
 
-# 10 epochs: a run lasts long enough (about a second) that a worker which has
-# just finished one surely holds the next half a second later.
-SETTINGS = dict(TINY_STUDY, epochs=10, trial_timeout=10.0, connect_timeout=120.0)
+# The tiny grid with 3 seeds: 12 runs in 3 packs of 4 (a seed's runs each, one
+# layout, so one compiled pack model serves a process's packs), 10 epochs: a
+# pack lasts long enough (seconds) that a worker which has just finished one
+# surely holds the next half a second later.
+SETTINGS = dict(TINY_STUDY, seeds=3, epochs=10, max_pack=4, trial_timeout=10.0, connect_timeout=120.0)
 
 
 def free_port():
@@ -43,35 +54,103 @@ def rows_by(directory, worker):
     return found
 
 
-def test_chief_and_two_workers_finish_the_grid_when_a_worker_dies(tmp_path):
+def test_chief_and_two_workers_finish_the_grid_in_packs_when_a_worker_dies(tmp_path):
     directory, port = str(tmp_path / "study"), free_port()
     chief = start("chief", port, directory, tmp_path / "chief.log")
-    workers = [start(f"worker{i}", port, directory, tmp_path / f"worker{i}.log") for i in range(2)]
+    workers = {name: start(name, port, directory, tmp_path / f"{name}.log") for name in ("worker0", "worker1")}
     try:
-        # Once worker0 has finished a run it takes the next one: kill it while
-        # it trains that one.
+        # The first worker to finish a pack takes another one (the other
+        # worker holds at most one of the two left): kill it while it trains
+        # that one.
         deadline = time.monotonic() + 180
-        while not rows_by(directory, "worker0"):
-            assert time.monotonic() < deadline, "worker0 recorded no run in 180 s"
+        while not (finished := [name for name in workers if rows_by(directory, name)]):
+            assert time.monotonic() < deadline, "no worker recorded a run in 180 s"
             assert chief.poll() is None, (tmp_path / "chief.log").read_text()
             time.sleep(0.05)
+        dead = finished[0]
+        (alive,) = set(workers) - {dead}
         time.sleep(0.5)
-        workers[0].send_signal(signal.SIGKILL)
+        workers[dead].send_signal(signal.SIGKILL)
+        # The reference, trained while the chief waits out the dead worker's
+        # silence: a local packed study of the same grid.
+        reference = {r["key"]: r for r in tuning.Study(directory=str(tmp_path / "local"), **SETTINGS).run()}
         assert chief.wait(timeout=180) == 0, (tmp_path / "chief.log").read_text()
-        assert workers[1].wait(timeout=60) == 0, (tmp_path / "worker1.log").read_text()
+        assert workers[alive].wait(timeout=60) == 0, (tmp_path / f"{alive}.log").read_text()
     finally:
-        for process in [chief] + workers:
+        for process in [chief, *workers.values()]:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    assert workers[0].returncode == -signal.SIGKILL
-    # The chief noticed the run worker0 held when it died and re-queued it.
-    assert "worker0 held run" in (tmp_path / "chief.log").read_text()
+    assert workers[dead].returncode == -signal.SIGKILL
+    # The chief noticed the pack the dead worker held and re-queued it.
+    assert f"{dead} held pack" in (tmp_path / "chief.log").read_text()
     rows = tuning.results(directory)
     points = [(r["norm"], r["order"], r["rate"], r["seed"]) for r in rows]
-    assert len(points) == len(set(points)) == 8
+    assert len(points) == len(set(points)) == 12
     assert all(r["status"] == "completed" for r in rows)
-    assert {r["worker"] for r in rows} == {"worker0", "worker1"}
+    # Whole packs of 4 from both workers.
+    assert all(len(rows_by(directory, name)) % 4 == 0 for name in workers)
+    assert {r["worker"] for r in rows} == set(workers)
+    # The rows of the local packed study, the re-queued pack's included.
+    assert set(reference) == {r["key"] for r in rows}
+    for row in rows:
+        for name in schema.MEASURED_COLUMNS:
+            if name != "wall_time":
+                assert row[name] == pytest.approx(reference[row["key"]][name], abs=1e-5), (name, row, reference[row["key"]])
+
+
+def chief_for(study, **kwargs):
+    trainer = packing.PackTrainer(study.hypermodel, study.data, study.epochs, study.batch_size)
+    said = io.StringIO()
+    progress = progress_module.Progress(len(study.space), stream=said)
+    return distributed.ChiefExecutor(None, 10.0, progress, trainer, **kwargs), said
+
+
+def test_the_chief_plans_packs_of_at_most_max_pack_runs(tmp_path):
+    # 36 runs: the packed executor's size (the memory budget, max_pack 64)
+    # capped at MAX_PACK, so that several workers share them.
+    study = tuning.Study(directory=str(tmp_path / "s"), **dict(TINY_STUDY, rates=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), seeds=3, max_pack=64))
+    todo = study.space.configs()
+    chief, _ = chief_for(study, max_pack=64)
+    packs = chief.packs(todo)
+    assert len(packs) > 1 and max(len(pack) for pack in packs) <= distributed.MAX_PACK
+    assert [config for pack in packs for config in pack] == todo
+    assert [len(pack) for pack in chief_for(study, max_pack=4)[0].packs(todo)] == [4] * 9
+    assert chief.packs([]) is None
+
+
+def test_a_chief_that_cannot_pack_says_so_and_hands_out_single_runs(tmp_path):
+    def regularized(input_shape, num_classes, rate, seed, **overrides):
+        inputs = keras.Input(input_shape)
+        x = keras.layers.Dropout(rate, seed=seed)(inputs)
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", kernel_regularizer="l2")(x))
+
+    study = tuning.Study(directory=str(tmp_path / "s"), **dict(TINY_STUDY, model=regularized, norms=(None,)))
+    chief, said = chief_for(study)
+    assert chief.packs(study.space.configs()) is None
+    assert said.getvalue().startswith("kreg: handing out run by run: packing does not apply: the model of")
+
+
+def test_a_worker_trains_a_pack_run_by_run_where_packing_does_not_apply(tmp_path):
+    # The chief packs (its builds pass), the worker cannot compile the pack
+    # model: a gradient-norm clip would couple the branches.
+    settings = dict(TINY_STUDY, norms=(None,), seeds=1, optimizer=keras.optimizers.Adam(clipnorm=1.0))
+    study = tuning.Study(directory=str(tmp_path / "s"), **settings)
+    todo = study.space.configs()
+    chief, _ = chief_for(study)
+    packs = chief.packs(todo)
+    assert packs == [todo]
+
+    def make_oracle(todo, record):
+        return oracles.build("grid", study.space, study.metric, study.epochs, None, [], todo, record, packs=packs)
+
+    said = []
+    worker = trials.TrialExecutor(make_oracle, study.hypermodel, study.data, study.epochs, study.batch_size, str(tmp_path / "w"), trainer=chief.trainer, say=said.append)
+    worker.run(todo, lambda config, outcome, who: ledger.record_run(str(tmp_path / "rows"), config, outcome, who))
+    assert said == ["kreg: training run by run: packing does not apply: the optimizer clips gradients by clipnorm (over every branch of a pack at once)"]
+    rows = tuning.results(str(tmp_path / "rows"))
+    assert sorted(r["key"] for r in rows) == sorted(study.space.key(config) for config in todo)
+    assert all(r["status"] == "completed" and r["worker"] == "tuner0" for r in rows)
 
 
 def test_commands_for_several_machines():

@@ -1,32 +1,61 @@
-"""The default study three ways: Keras Tuner trials, a plain `model.fit` loop, packed.
+"""Study benchmarks: the default `kreg study` grid run several ways, each in its own process.
 
-All three train the same grid (the default `kreg study`: the zoo mlp on
-digits, 3 rates x (no norm + batch norm x 2 orders) x 5 seeds, 20 epochs) with
-the same work per configuration: build, fit with validation data, evaluate on
-the test split.
+The grid (`--rates --orders --seeds --epochs --batch-size`; default: the
+default `kreg study`, the zoo mlp on digits, 7 rates x (no norm + batch norm
+x 2 orders) x 5 seeds = 105 runs of 20 epochs) is trained with the same work
+per run in every way: build, fit with validation every epoch, evaluate on
+the test split. The ways (`--ways`, default all):
 
-- sequential: `Study(executor="sequential")`, one Keras Tuner trial per run
+- `sequential`: `Study(executor="sequential")`, one Keras Tuner trial per run
   (oracle, ledger files, progress);
-- plain loop: the same runs as a Python loop of `model.fit` calls, no study
-  machinery (what the machinery costs: goal <= 10% over it);
-- packed: `Study(executor="packed")`, the runs as branches of one compiled
-  model (goal: >= 5x faster than sequential).
+- `plain`: the same runs as a Python loop of `model.fit` calls, no study
+  machinery (what the machinery costs: goal sequential / plain <= 1.10);
+- `packed`: `Study(executor="packed")`, the runs as branches of one compiled
+  model (goal: >= 20x faster than sequential, on TensorFlow and JAX);
+- `packed-process` and `jax`: whole processes, timed from outside, start to
+  exit: `benchmarks/study_process.py --mode packed` (imports kreg, runs the
+  packed study, exits) against `benchmarks/jax_reference.py` (a pure-JAX
+  program of the same grid: one jitted train step, `jax.vmap` over the
+  stacked runs; no Keras). Goal: the packed process within 1.5x of the JAX
+  one, whatever the Keras backend;
+- `convnet-sequential` and `convnet-packed`: a convnet study
+  (`kreg.models.create("convnet")` on digits as 8x8x1 images, a smaller
+  grid: `--conv-rates --conv-seeds --conv-epochs`, the same `--orders`;
+  default 3 rates x 3 settings x 2 seeds = 18 runs of 3 epochs), run by run
+  against packed (goal: packed >= 5x faster);
+- `phases`: the `kreg study` command itself in one process
+  (`benchmarks/study_process.py --mode kreg-study`; `kreg tune mlp digits`
+  with the grid's options when it is not the default), split into phases:
+  imports, build, compile, train, report (and checkpoints, record, refit,
+  other), measured with a callback and timing around public calls.
 
-Each way runs in a fresh process of its own (this script with `--only`), after
-a warm-up fit that pays the backend's one-time start-up, so that one way's
-compiled functions or memory never help or burden another, and the peak
-resident memory (`resource.getrusage`) is the packed run's own. Also printed:
-the useful matmul throughput (Dense-kernel FLOPs: forward 2*in*out per
-example, forward + backward ~3x forward for training examples) against the
-machine's float32 matmul peak, measured here with a large numpy matmul.
+`sequential`, `plain`, `packed` and the convnet ways run in a fresh process
+of their own (this script with `--only WAY`) after a warm-up fit that pays
+the backend's one-time start-up, and are timed inside it, so that one way's
+compiled functions or memory never help or burden another; the peak
+resident memory (`resource.getrusage`) of `packed` is the packed run's own.
+Also printed: the packed study's useful matmul throughput (Dense-kernel
+FLOPs: forward 2*in*out per example, forward + backward ~3x forward for
+training examples) against the machine's float32 matmul peak, measured here
+with a large numpy matmul.
+
+The Keras backend is `KERAS_BACKEND`'s (TensorFlow by default); the pure-JAX
+program ignores it. Timings are wall clock: run on an idle machine. Every
+way at the default sizes takes a while on 2 CPU cores (the sequential ones
+most); `--ways` picks some, `--seeds 1 --epochs 2 --conv-seeds 1
+--conv-epochs 2` is a smoke run of all.
 
     KERAS_BACKEND=tensorflow .venv/bin/python benchmarks/study.py
-    KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py --seeds 2 --epochs 5
+    KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py
+    KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py --ways packed-process jax phases
+    KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py --ways convnet-sequential convnet-packed
+    KERAS_BACKEND=tensorflow .venv/bin/python benchmarks/study.py --seeds 1 --epochs 2 --conv-seeds 1 --conv-epochs 2
 """
 
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -35,10 +64,78 @@ import time
 
 import numpy as np
 
-WAYS = ("sequential", "plain", "packed")
+HERE = os.path.dirname(os.path.abspath(__file__))
+IN_PROCESS_WAYS = ("sequential", "plain", "packed", "convnet-sequential", "convnet-packed")
+WAYS = ("sequential", "plain", "packed", "packed-process", "jax", "convnet-sequential", "convnet-packed", "phases")
+GOALS = {
+    "machinery": 1.10,  # sequential / plain, at most
+    "packed": 20.0,  # sequential / packed, at least
+    "jax": 1.5,  # packed process / JAX process, at most
+    "convnet": 5.0,  # convnet sequential / packed, at least
+}
+# The convnet study: 3 rates x 3 settings x 2 seeds = 18 runs, sized for 2 CPU cores.
+CONV_RATES, CONV_SEEDS, CONV_EPOCHS = (0.0, 0.2, 0.4), 2, 3
 
 
-def grid(rates, orders, seeds):
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="The default kreg study grid trained several ways, each way in its own process; "
+        "prints each way's time and the ratios against their goals.",
+        epilog="ways: sequential (Keras Tuner trials), plain (a model.fit loop), packed (Study packed), "
+        "packed-process and jax (whole processes: kreg's packed study against benchmarks/jax_reference.py), "
+        "convnet-sequential and convnet-packed (a convnet study on digits images), "
+        "phases (the kreg study command, phase by phase). See the module docstring.",
+    )
+    grid = parser.add_argument_group("the mlp grid (every way but the convnet ones; default: the default kreg study)")
+    grid.add_argument("--rates", type=float, nargs="+", help="dropout rates (default: 0 0.1 ... 0.6)")
+    grid.add_argument("--orders", nargs="+", help="batch-norm block orders, also the convnet's (default: norm-act-drop act-norm-drop)")
+    grid.add_argument("--seeds", type=int, help="seeds per configuration (default: 5)")
+    grid.add_argument("--epochs", type=int, help="epochs per run (default: 20)")
+    grid.add_argument("--batch-size", type=int, help="training batch size, also the convnet's (default: 32)")
+    conv = parser.add_argument_group("the convnet grid (convnet-sequential, convnet-packed)")
+    conv.add_argument("--conv-rates", type=float, nargs="+", default=list(CONV_RATES), help="dropout rates (default: 0 0.2 0.4)")
+    conv.add_argument("--conv-seeds", type=int, default=CONV_SEEDS, help="seeds per configuration (default: 2)")
+    conv.add_argument("--conv-epochs", type=int, default=CONV_EPOCHS, help="epochs per run (default: 3)")
+    parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS), metavar="WAY", help=f"the ways to run, in this order: {' '.join(WAYS)} (default: all)")
+    parser.add_argument("--only", choices=IN_PROCESS_WAYS, help="internal: run one way in this process and print its figures as JSON")
+    args = parser.parse_args(argv)
+    # The defaults are the default `kreg study`'s, asked of kreg (after
+    # parsing, so that `--help` loads no Keras).
+    from kreg.tuning import space
+    from kreg.tuning import study
+
+    defaults = {
+        "rates": list(space.DEFAULT_RATES),
+        "orders": list(space.DEFAULT_ORDERS),
+        "seeds": space.DEFAULT_SEEDS,
+        "epochs": study.DEFAULT_EPOCHS,
+        "batch_size": study.DEFAULT_BATCH_SIZE,
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def grid_argv(args):
+    """The mlp grid's options as command-line arguments."""
+    return [
+        "--rates", *(f"{r:g}" for r in args.rates),
+        "--orders", *args.orders,
+        "--seeds", str(args.seeds),
+        "--epochs", str(args.epochs),
+        "--batch-size", str(args.batch_size),
+    ]  # fmt: skip
+
+
+def conv_argv(args):
+    return ["--conv-rates", *(f"{r:g}" for r in args.conv_rates), "--conv-seeds", str(args.conv_seeds), "--conv-epochs", str(args.conv_epochs)]
+
+
+# ----------------------------------------------------------------- in process
+
+
+def grid_points(rates, orders, seeds):
     """The study's grid as model overrides, from the study's own `SearchSpace`."""
     from kreg import tuning
 
@@ -46,7 +143,7 @@ def grid(rates, orders, seeds):
     return [space.builder_kwargs(config) for config in space.configs()]
 
 
-def plain_loop(data, points, epochs, batch_size):
+def plain_loop(model_name, data, points, epochs, batch_size):
     """The runs as a plain Python loop of model.fit calls."""
     import keras
 
@@ -56,7 +153,7 @@ def plain_loop(data, points, epochs, batch_size):
     for point in points:
         keras.backend.clear_session()
         keras.utils.set_random_seed(point["seed"])
-        model = models.create("mlp", input_shape=data.input_shape, num_classes=data.num_classes, **point)
+        model = models.create(model_name, input_shape=data.input_shape, num_classes=data.num_classes, **point)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         # Validation in large batches, as the study validates (metrics are
         # averages over examples, whatever the batch).
@@ -73,7 +170,7 @@ def plain_loop(data, points, epochs, batch_size):
 
 
 def matmul_flops(data, points, epochs):
-    """Useful matmul FLOPs of the grid: Dense kernels, 3x forward when training."""
+    """Useful matmul FLOPs of the mlp grid: Dense kernels, 3x forward when training."""
     from kreg import models
 
     total = 0
@@ -91,35 +188,76 @@ def peak_rss_mib():
 
 
 def measure(way, args):
-    """Runs one way in this process; returns its figures as a dict."""
+    """Runs one way in this process (after a warm-up fit); returns its figures as a dict."""
     import keras
 
     from kreg import datasets
     from kreg import tuning
 
-    data = datasets.load("digits")
-    points = grid(args.rates, args.orders, range(args.seeds))
+    convnet = way.startswith("convnet-")
+    model_name = "convnet" if convnet else "mlp"
+    data = datasets.load("digits", as_images=True) if convnet else datasets.load("digits")
+    if convnet:
+        assert data.input_shape == (8, 8, 1), data.input_shape
+        settings = {"rates": args.conv_rates, "orders": args.orders, "seeds": args.conv_seeds, "epochs": args.conv_epochs, "batch_size": args.batch_size}
+    else:
+        settings = {"rates": args.rates, "orders": args.orders, "seeds": args.seeds, "epochs": args.epochs, "batch_size": args.batch_size}
+    points = grid_points(settings["rates"], settings["orders"], range(settings["seeds"]))
     # Warm-up: the process's first model pays one-time backend start-up costs.
-    plain_loop(data, points[:1], 1, args.batch_size)
+    plain_loop(model_name, data, points[:1], 1, args.batch_size)
     rss_before = peak_rss_mib()
     start = time.perf_counter()
     if way == "plain":
-        plain_loop(data, points, args.epochs, args.batch_size)
+        plain_loop(model_name, data, points, settings["epochs"], args.batch_size)
     else:
+        executor = way.removeprefix("convnet-")
         with tempfile.TemporaryDirectory() as directory:
-            grid = {name: getattr(args, name) for name in ("rates", "orders", "seeds", "epochs", "batch_size")}
-            rows = tuning.Study("mlp", data, directory, executor=way, quiet=True, **grid).run()
-            assert len(rows) == len(points) and all(r["status"] == "completed" for r in rows)
-            assert way != "packed" or {r["worker"] for r in rows} == {"packed"}
+            rows = tuning.Study(model_name, data, directory, executor=executor, quiet=True, **settings).run()
+        assert len(rows) == len(points) and all(r["status"] == "completed" for r in rows), [r["status"] for r in rows]
+        if executor == "packed":
+            assert {r["worker"] for r in rows} == {"packed"}, "the study did not train packed"
     seconds = time.perf_counter() - start
-    return {
+    figures = {
         "backend": keras.backend.backend(),
+        "model": model_name,
         "runs": len(points),
+        "epochs": settings["epochs"],
         "seconds": seconds,
-        "flops": matmul_flops(data, points, args.epochs),
         "rss_before_mib": rss_before,
         "peak_rss_mib": peak_rss_mib(),
     }
+    if not convnet:
+        figures["flops"] = matmul_flops(data, points, settings["epochs"])
+    return figures
+
+
+# -------------------------------------------------------------- the processes
+
+
+def command(way, args):
+    """The command line of a way's own process."""
+    if way in IN_PROCESS_WAYS:
+        return [sys.executable, os.path.abspath(__file__), "--only", way, *grid_argv(args), *conv_argv(args)]
+    if way == "jax":
+        return [sys.executable, os.path.join(HERE, "jax_reference.py"), "--json", *grid_argv(args)]
+    mode = "packed" if way == "packed-process" else "kreg-study"
+    return [sys.executable, os.path.join(HERE, "study_process.py"), "--mode", mode, *grid_argv(args)]
+
+
+def run_way(way, args):
+    """Runs a way in a process of its own; its JSON figures plus `process_seconds`
+    (the process's wall time, start to exit, on this process's clock)."""
+    start = time.perf_counter()
+    done = subprocess.run(command(way, args), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-3000:] + done.stderr[-3000:])
+        raise SystemExit(f"way {way!r} failed (exit status {done.returncode}): {' '.join(command(way, args))}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["process_seconds"] = seconds
+    if way == "jax":
+        figures["text"] = done.stdout.strip().splitlines()[:-1]
+    return figures
 
 
 def matmul_peak(n=2048, repeats=5):
@@ -137,47 +275,129 @@ def _timed(function):
     return time.perf_counter() - start
 
 
-def main():
-    from kreg.tuning import space
-    from kreg.tuning import study as study_module
+def verdict(ok):
+    return "met" if ok else "MISSED"
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rates", type=float, nargs="+", default=list(space.DEFAULT_RATES))
-    parser.add_argument("--orders", nargs="+", default=list(space.DEFAULT_ORDERS))
-    parser.add_argument("--seeds", type=int, default=space.DEFAULT_SEEDS)
-    parser.add_argument("--epochs", type=int, default=study_module.DEFAULT_EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=study_module.DEFAULT_BATCH_SIZE)
-    parser.add_argument("--only", choices=WAYS, help="run one way in this process and print its figures as JSON")
-    args = parser.parse_args()
+
+# ------------------------------------------------------------------- printing
+
+
+def print_mlp(results, args):
+    ways = [w for w in ("sequential", "plain", "packed") if w in results]
+    if not ways:
+        return
+    first = results[ways[0]]
+    print(f"mlp on digits: {first['runs']} runs of {args.epochs} epochs, each way in its own process, timed after a warm-up")
+    labels = {"sequential": "sequential Keras Tuner trials", "plain": "plain model.fit loop", "packed": "packed study"}
+    for way in ways:
+        r = results[way]
+        print(f"  {labels[way]:30s} {r['seconds']:8.1f} s  ({r['seconds'] / r['runs']:.3f} s/run, {r['flops'] / r['seconds'] / 1e9:.2f} GFLOP/s)")
+    seconds = {w: results[w]["seconds"] for w in ways}
+    if "sequential" in seconds and "plain" in seconds:
+        ratio = seconds["sequential"] / seconds["plain"]
+        print(f"  study machinery: sequential / plain        {ratio:7.3f}   (goal: <= {GOALS['machinery']:.2f}: {verdict(ratio <= GOALS['machinery'])})")
+    if "sequential" in seconds and "packed" in seconds:
+        speedup = seconds["sequential"] / seconds["packed"]
+        print(f"  speedup: packed vs sequential Keras Tuner  {speedup:7.2f}x  (goal: >= {GOALS['packed']:.0f}x: {verdict(speedup >= GOALS['packed'])})")
+    if "plain" in seconds and "packed" in seconds:
+        print(f"  speedup: packed vs plain model.fit loop    {seconds['plain'] / seconds['packed']:7.2f}x")
+    if "packed" in results:
+        packed = results["packed"]
+        peak = matmul_peak()
+        gflops = packed["flops"] / packed["seconds"] / 1e9
+        print(
+            f"  packed throughput: {gflops:.2f} GFLOP/s of Dense matmuls (forward + backward) = "
+            f"{100 * gflops / (peak / 1e9):.2f}% of this machine's numpy float32 matmul peak {peak / 1e9:.1f} GFLOP/s"
+        )
+        print(
+            f"  packed run peak resident memory: {packed['peak_rss_mib']:.0f} MiB "
+            f"(the process after imports and warm-up: {packed['rss_before_mib']:.0f} MiB)"
+        )
+
+
+def print_jax(results, args):
+    if "jax" in results:
+        r = results["jax"]
+        p = r["phases"]
+        print(f"pure JAX program (benchmarks/jax_reference.py): {r['runs']} runs, {r['steps']} train steps of all runs at once")
+        print(
+            f"  whole process {r['process_seconds']:.2f} s: imports {p['imports']:.2f}, data {p['data']:.2f}, init {p['init']:.2f}, "
+            f"compile {p['compile']:.2f}, train {p['train']:.2f} s; mean final validation accuracy {r['mean_val_accuracy']:.4f}"
+        )
+    if "packed-process" in results:
+        r = results["packed-process"]
+        print(
+            f"kreg packed study (benchmarks/study_process.py --mode packed, {r['backend']}): whole process "
+            f"{r['process_seconds']:.2f} s: imports {r['imports']:.2f} s, Study(...).run() {r['study']:.2f} s"
+        )
+    if "jax" in results and "packed-process" in results:
+        ratio = results["packed-process"]["process_seconds"] / results["jax"]["process_seconds"]
+        print(f"  whole processes: kreg packed / pure JAX vmap {ratio:7.2f}   (goal: <= {GOALS['jax']:.1f}: {verdict(ratio <= GOALS['jax'])})")
+
+
+def print_convnet(results, args):
+    ways = [w for w in ("convnet-sequential", "convnet-packed") if w in results]
+    if not ways:
+        return
+    first = results[ways[0]]
+    print(
+        f"convnet on digits images (8x8x1): {first['runs']} runs of {args.conv_epochs} epochs "
+        f"(rates {' '.join(f'{r:g}' for r in args.conv_rates)}, {args.conv_seeds} seeds), each way in its own process, timed after a warm-up"
+    )
+    for way, label in (("convnet-sequential", "sequential Keras Tuner trials"), ("convnet-packed", "packed study")):
+        if way in results:
+            r = results[way]
+            print(f"  {label:30s} {r['seconds']:8.1f} s  ({r['seconds'] / r['runs']:.3f} s/run, peak resident memory {r['peak_rss_mib']:.0f} MiB)")
+    if len(ways) == 2:
+        speedup = results["convnet-sequential"]["seconds"] / results["convnet-packed"]["seconds"]
+        print(f"  speedup: packed vs sequential Keras Tuner  {speedup:7.2f}x  (goal: >= {GOALS['convnet']:.0f}x: {verdict(speedup >= GOALS['convnet'])})")
+
+
+def print_phases(results, args):
+    if "phases" not in results:
+        return
+    r = results["phases"]
+    p, d = r["phases"], r["details"]
+    wall = r["process_seconds"]
+    outside = wall - r["seconds"]  # interpreter start-up before the first line, and exit
+    packs = "+".join(str(n) for n in r["packs"])
+    print(f"`{r['command']}` ({r['backend']}): {r['runs']} runs in packs of {packs}, one process of {wall:.2f} s:")
+    notes = {
+        "imports": f"Keras + backend (and TensorFlow) {d['imports_keras_backend']:.2f} s, kreg.tuning {d['imports_kreg_tuning']:.2f} s",
+        "build": f"Study() {d['study_init']:.2f} s; branch models, pack model, compile() per pack",
+        "compile": "first epoch's excess over a later one; first train step "
+        + ", ".join(f"{s:.2f}" for s in d["first_train_steps"])
+        + " s, its last (smaller batch) "
+        + ", ".join(f"{s:.2f}" for s in d.get("first_epoch_last_steps", ()))
+        + " s, first validation "
+        + ", ".join(f"{s:.2f}" for s in d["first_evaluations"])
+        + " s",
+        "train": "epochs with validation, test evaluation",
+        "checkpoints": "pack state saved after epochs",
+        "record": "rows written to the ledger",
+        "report": "report.md, csv, json, plots",
+        "refit": "best.keras: the recommended configuration on train + validation",
+        "other": "parsing, saving best.keras, printing",
+    }
+    rows = [("start-up + exit", outside, "the interpreter before the first line, and exit")]
+    rows += [(name, p[name], notes[name]) for name in ("imports", "build", "compile", "train", "checkpoints", "record", "report", "refit", "other")]
+    for name, seconds, note in rows:
+        print(f"  {name:16s} {seconds:7.2f} s  {100 * seconds / wall:5.1f}%  {note}")
+
+
+def main():
+    args = parse_args()
     if args.only:
         print(json.dumps(measure(args.only, args)))
         return
-
     results = {}
-    for way in WAYS:
-        command = [sys.executable, __file__, "--only", way] + sys.argv[1:]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        results[way] = json.loads(output.strip().splitlines()[-1])
-    peak = matmul_peak()
-
-    first = results["packed"]
-    print(f"backend {first['backend']}: {first['runs']} runs of {args.epochs} epochs (mlp on digits), each way in its own process")
-    for way, label in (("sequential", "sequential Keras Tuner trials"), ("plain", "plain model.fit loop"), ("packed", "packed study")):
-        r = results[way]
-        print(f"{label:30s} {r['seconds']:8.1f} s  ({r['seconds'] / r['runs']:.2f} s/run, {r['flops'] / r['seconds'] / 1e9:.2f} GFLOP/s)")
-    seq, plain, packed = (results[w]["seconds"] for w in WAYS)
-    print(f"study machinery: sequential / plain      {seq / plain:6.3f}  (goal: <= 1.10)")
-    print(f"speedup: packed vs sequential Keras Tuner {seq / packed:6.2f}x (goal: >= 5x)")
-    print(f"speedup: packed vs plain model.fit loop   {plain / packed:6.2f}x")
-    gflops = first["flops"] / packed / 1e9
-    print(
-        f"packed throughput: {gflops:.2f} GFLOP/s of Dense matmuls (forward + backward) = "
-        f"{100 * gflops / (peak / 1e9):.2f}% of this machine's numpy float32 matmul peak {peak / 1e9:.1f} GFLOP/s"
-    )
-    print(
-        f"packed run peak resident memory: {first['peak_rss_mib']:.0f} MiB "
-        f"(the process after imports and warm-up: {first['rss_before_mib']:.0f} MiB)"
-    )
+    for way in [w for w in WAYS if w in args.ways]:
+        print(f"[{way}] ...", file=sys.stderr, flush=True)
+        results[way] = run_way(way, args)
+    backend = next((r["backend"] for r in results.values() if "backend" in r), os.environ.get("KERAS_BACKEND", "tensorflow"))
+    print(f"Keras backend {backend}; each way in its own process (machine: {os.cpu_count()} CPUs)")
+    for section in (print_mlp, print_jax, print_convnet, print_phases):
+        section(results, args)
 
 
 if __name__ == "__main__":

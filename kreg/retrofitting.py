@@ -41,21 +41,28 @@ from kreg.checks import check_seed
 from kreg.checks import fail
 from kreg.checks import shown
 from kreg.layers.alpha_dropout import AlphaDropout
+from kreg.layers.gaussian_dropout import GaussianDropout
 from kreg.layers.norm_dropout import NORMS
 from kreg.layers.norm_dropout import NormDropout
 from kreg.layers.norm_dropout import parse_order
+from kreg.layers.spatial_dropout import SpatialDropout
+from kreg.layers.standard_dropout import StandardDropout
 from kreg.layers.uniform_dropout import UniformDropout
 
 # The linear layers that start a unit (exact types: a subclass may do more).
 LINEAR_LAYERS = (layers.Dense, layers.Conv1D, layers.Conv2D)
 
-# dropout layer -> NormDropout's `dropout` kind (kept by retrofit)
+# dropout layer -> NormDropout's `dropout` kind (kept by retrofit; the block
+# rebuilds it as kreg's keyed layer of that kind)
 DROPOUT_KINDS = {
     layers.Dropout: "standard",
     layers.SpatialDropout1D: "spatial",
     layers.SpatialDropout2D: "spatial",
     layers.GaussianDropout: "gaussian",
     layers.AlphaDropout: "alpha",
+    StandardDropout: "standard",
+    SpatialDropout: "spatial",
+    GaussianDropout: "gaussian",
     AlphaDropout: "alpha",
     UniformDropout: "uniform",
 }
@@ -144,11 +151,14 @@ def retrofit(
       retrofitted model can be retrofitted again). A second layer of a kind
       the unit already has ends the unit: it and the layers after it are
       carried over as they are.
-    - Dropout kind: the unit's own kind is kept ("standard" for `Dropout`,
-      "spatial" for `SpatialDropout1D/2D`, "gaussian" for `GaussianDropout`,
-      "alpha" for Keras' or kreg's `AlphaDropout`, "uniform" for kreg's
-      `UniformDropout`); a unit without dropout that gets one from `rate`
-      gets "standard".
+    - Dropout kind: the unit's own kind is kept ("standard" for Keras'
+      `Dropout` or kreg's `StandardDropout`, "spatial" for
+      `SpatialDropout1D/2D` or kreg's `SpatialDropout`, "gaussian" and
+      "alpha" for Keras' or kreg's `GaussianDropout` and `AlphaDropout`,
+      "uniform" for kreg's `UniformDropout`), rebuilt as kreg's layer of
+      that kind (all draw from kreg's keyed generator, so that a study packs
+      the model's runs fully); a unit without dropout that gets one from
+      `rate` gets "standard".
     - Dropout rate: `rate=None` keeps each unit's rate (a unit without
       dropout gets none); a number sets every unit's rate, 0 removes every
       unit's dropout.

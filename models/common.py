@@ -13,6 +13,7 @@ from keras import layers
 
 from kreg.checks import check_positive_int
 from kreg.checks import check_seed
+from kreg.layers import StandardDropout
 
 
 class Seeds:
@@ -141,11 +142,11 @@ def seeded_block(layer_class, *args, seeds, initializer="he_normal", **kwargs):
 def softmax_model(inputs, x, num_classes, seeds, name, rate=0.0):
     """The `keras.Model` from `inputs` through the softmax head on the features `x`.
 
-    The head: `Dropout(rate)` (no layer when `rate` is 0), then
-    `Dense(num_classes, activation="softmax")`.
+    The head: kreg's `StandardDropout(rate)` (no layer when `rate` is 0),
+    then `Dense(num_classes, activation="softmax")`.
     """
     if rate > 0:
-        x = layers.Dropout(rate, seed=seeds.next(), name="head_dropout")(x)
+        x = StandardDropout(rate, seed=seeds.next(), name="head_dropout")(x)
     outputs = layers.Dense(
         num_classes,
         activation="softmax",

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from kreg.layers import AlphaDropout
+from kreg.layers import GaussianDropout
 from kreg.layers import NormDropout
+from kreg.layers import SpatialDropout
+from kreg.layers import StandardDropout
 from kreg.layers import UniformDropout
 from kreg.retrofitting import retrofit
 
@@ -192,7 +195,8 @@ def test_conv2d_structure(functional):
         ("act-norm-drop", "batch", "relu", None, 0.0),
         ("act-norm-drop", "batch", "relu", "spatial", 0.1),  # SpatialDropout2D stays spatial
     ]
-    assert isinstance(new.get_layer("c2_block").dropout_layer, L.SpatialDropout2D)
+    # rebuilt as kreg's keyed layer of its kind, so that a study packs the model fully
+    assert type(new.get_layer("c2_block").dropout_layer) is SpatialDropout
     assert new.get_layer("pool1").get_config() == model.get_layer("pool1").get_config()
     assert new.get_layer("c2").get_config()["kernel_size"] == (3, 3)
     assert new.outputs[0].shape == model.outputs[0].shape
@@ -210,7 +214,7 @@ def test_conv1d_structure_gaussian_and_rate_set():
         ("norm-act-drop", "group", "gelu", "standard", 0.4),  # no dropout: a standard one
     ]
     assert [new.get_layer(n).seed for n in ("c1_block", "c2_block")] == [7, 8]
-    assert isinstance(new.get_layer("c1_block").dropout_layer, L.GaussianDropout)
+    assert type(new.get_layer("c1_block").dropout_layer) is GaussianDropout
     assert new.get_layer("out").get_config() == model.get_layer("out").get_config()
 
 
@@ -222,11 +226,27 @@ def test_kreg_dropouts_keep_their_kind():
             AlphaDropout(0.1),
             L.Dense(6, activation="relu"),
             UniformDropout(0.2),
+            L.Dense(6, activation="relu"),
+            StandardDropout(0.3),
+            L.Dense(6, activation="relu"),
+            GaussianDropout(0.4),
             L.Dense(1),
         ]
     )
     new = retrofit(model, norm=None, order="act-drop")
-    assert [b[2:] for b in blocks(new)] == [("selu", "alpha", 0.1), ("relu", "uniform", 0.2)]
+    assert [b[2:] for b in blocks(new)] == [
+        ("selu", "alpha", 0.1), ("relu", "uniform", 0.2), ("relu", "standard", 0.3), ("relu", "gaussian", 0.4),
+    ]
+    dropouts = [type(block.dropout_layer) for block in new.layers if isinstance(block, NormDropout)]
+    assert dropouts == [AlphaDropout, UniformDropout, StandardDropout, GaussianDropout]
+
+
+def test_kreg_spatial_dropout_keeps_its_kind():
+    model = keras.Sequential(
+        [keras.Input((6, 6, 2)), L.Conv2D(4, 3, activation="relu"), SpatialDropout(0.2), L.Flatten(), L.Dense(1)]
+    )
+    new = retrofit(model, norm=None, order="act-drop")
+    assert [b[2:] for b in blocks(new)] == [("relu", "spatial", 0.2)]
 
 
 def test_activation_layers_become_names():

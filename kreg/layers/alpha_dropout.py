@@ -4,22 +4,13 @@ import keras
 
 from kreg.checks import check_finite
 from kreg.checks import check_positive
-from kreg.checks import check_positive_int
 from kreg.layers.training_noise import TrainingNoise
+from kreg.layers.training_noise import branched_noise_shape
+from kreg.layers.training_noise import check_noise_shape
+from kreg.layers.training_noise import check_noise_shape_fits
+from kreg.ops.alpha_dropout import ALPHA_PRIME
 from kreg.ops.alpha_dropout import alpha_dropout
 from kreg.ops.alpha_dropout import alpha_dropout_affine
-
-
-def _check_noise_shape(noise_shape):
-    if noise_shape is None:
-        return None
-    if isinstance(noise_shape, str):
-        raise ValueError(f"noise_shape must be a tuple of ints or None, got {noise_shape!r}")
-    noise_shape = tuple(noise_shape)
-    for dim in noise_shape:
-        if dim is not None:
-            check_positive_int(f"each entry of noise_shape={noise_shape}", dim)
-    return noise_shape
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -31,7 +22,9 @@ class AlphaDropout(TrainingNoise):
     an input of mean `mean` and variance `variance` comes out with the same
     mean and variance. Use it with `selu` activations and `lecun_normal`
     initialization. Unlike `keras.layers.AlphaDropout` it refuses `rate=1`
-    and supports a fixed point other than (0, 1).
+    and supports a fixed point other than (0, 1). The mask comes from kreg's
+    keyed generator (`kreg.ops.keyed_random`), so that many runs trained side
+    by side as one model draw it in one op (see `TrainingNoise`).
 
     Args:
         rate: float in [0, 1), the probability of dropping a unit.
@@ -56,34 +49,33 @@ class AlphaDropout(TrainingNoise):
 
     def __init__(self, rate, noise_shape=None, seed=None, mean=0.0, variance=1.0, **kwargs):
         super().__init__(rate, seed, **kwargs)
-        self.noise_shape = _check_noise_shape(noise_shape)
+        self.noise_shape = check_noise_shape(noise_shape)
         self.mean = check_finite("mean", mean)
         self.variance = check_positive("variance", variance)
-        # computed once, outside any traced call (see `alpha_dropout`'s `affine`)
-        self._affine = alpha_dropout_affine(self.rate, self.mean, self.variance) if self.rate > 0 else None
+        # computed once, outside any traced call (see `alpha_dropout`'s `affine`);
+        # rate 0 gives (1, 0): the identity.
+        self._affine = alpha_dropout_affine(self.rate, self.mean, self.variance)
+        self._dropped = self._affine[0] * ALPHA_PRIME + self._affine[1]
 
     def build(self, input_shape):
-        if self.noise_shape is not None:
-            broadcastable = len(self.noise_shape) == len(input_shape) and all(
-                dim is None or dim == 1 or size is None or dim == size
-                for dim, size in zip(self.noise_shape, input_shape)
-            )
-            if not broadcastable:
-                raise ValueError(
-                    f"noise_shape must have the input's rank and entries None, 1 or "
-                    f"the input's size, got noise_shape={self.noise_shape} for input "
-                    f"shape {tuple(input_shape)}"
-                )
+        check_noise_shape_fits(self.noise_shape, input_shape)
 
-    def noise(self, inputs):
+    def branch_values(self):
+        """`{"rate", "a", "b", "dropped"}`: `(a, b)` the affine correction, `a * alpha' + b`."""
+        a, b = self._affine
+        return {"rate": self.rate, "a": a, "b": b, "dropped": self._dropped}
+
+    def noise(self, inputs, key, branch_axis=None, *, rate, a, b, dropped):
         return alpha_dropout(
             inputs,
-            self.rate,
-            noise_shape=self.noise_shape,
-            seed=self.seed_generator,
+            rate,
+            noise_shape=branched_noise_shape(self.noise_shape, branch_axis),
+            seed=key,
             mean=self.mean,
             variance=self.variance,
-            affine=self._affine,
+            affine=(a, b),
+            branch_axis=branch_axis,
+            dropped=dropped,
         )
 
     def get_config(self):

@@ -79,7 +79,7 @@ class LinearBlock(layers.Layer):
 
         Returns:
             A list of built layers, e.g. `[Dense, BatchNormalization,
-            Activation, Dropout]` for a `DenseBlock` of order "norm-act-drop".
+            Activation, StandardDropout]` for a `DenseBlock` of order "norm-act-drop".
 
         Raises:
             ValueError: if the block is not built yet.

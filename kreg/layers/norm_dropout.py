@@ -13,6 +13,10 @@ from kreg.checks import check_rate
 from kreg.checks import check_seed
 from kreg.checks import fail
 from kreg.layers.alpha_dropout import AlphaDropout
+from kreg.layers.gaussian_dropout import GaussianDropout
+from kreg.layers.spatial_dropout import SPATIAL_RANKS
+from kreg.layers.spatial_dropout import SpatialDropout
+from kreg.layers.standard_dropout import StandardDropout
 from kreg.layers.uniform_dropout import UniformDropout
 
 TOKENS = ("norm", "act", "drop")
@@ -20,17 +24,14 @@ NORMS = ("batch", "layer", "group", None)
 DROPOUTS = ("standard", "alpha", "gaussian", "uniform", "spatial", None)
 MAX_DEFAULT_GROUPS = 32  # Wu & He (2018), "Group Normalization", use G = 32.
 
+# kreg's dropout layers all draw from the keyed generator (kreg.ops.keyed_random),
+# so a pack of runs (kreg.tuning) draws every branch's noise in one op.
 _DROPOUT_LAYERS = {
-    "standard": layers.Dropout,
-    "gaussian": layers.GaussianDropout,
+    "standard": StandardDropout,
+    "gaussian": GaussianDropout,
     "alpha": AlphaDropout,
     "uniform": UniformDropout,
-}
-# input rank (batch axis included) -> spatial dropout layer
-_SPATIAL_DROPOUT_LAYERS = {
-    3: layers.SpatialDropout1D,
-    4: layers.SpatialDropout2D,
-    5: layers.SpatialDropout3D,
+    "spatial": SpatialDropout,
 }
 
 
@@ -245,27 +246,25 @@ class NormDropout(layers.Layer):
         return layers.GroupNormalization(groups=groups, **common)
 
     def _make_dropout(self, input_shape):
-        common = {"seed": self.seed, "dtype": self.dtype_policy, "name": "dropout"}
-        if self.dropout != "spatial":
-            return _DROPOUT_LAYERS[self.dropout](self.rate, **common)
         rank = len(input_shape)
-        if rank not in _SPATIAL_DROPOUT_LAYERS:
+        if self.dropout == "spatial" and rank not in SPATIAL_RANKS:
             raise ValueError(
                 "dropout='spatial' needs input of rank 3, 4 or 5 (batch, ..., channels), "
                 f"got rank {rank} input shape {tuple(input_shape)}"
             )
-        if self.axis not in (-1, rank - 1):
+        if self.dropout == "spatial" and self.axis not in (-1, rank - 1):
             raise ValueError(
                 "dropout='spatial' drops whole channels on the last axis, so it needs "
                 f"axis=-1, got axis={self.axis}"
             )
-        return _SPATIAL_DROPOUT_LAYERS[rank](self.rate, **common)
+        layer_class = _DROPOUT_LAYERS[self.dropout]
+        return layer_class(self.rate, seed=self.seed, dtype=self.dtype_policy, name="dropout")
 
     def parts(self):
         """The built sublayers in call order; tokens whose part is None are skipped.
 
         Returns:
-            A list of layers, e.g. `[BatchNormalization, Activation, Dropout]`
+            A list of layers, e.g. `[BatchNormalization, Activation, StandardDropout]`
             for order "norm-act-drop" (empty if no token has a part).
 
         Raises:

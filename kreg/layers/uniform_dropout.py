@@ -15,7 +15,9 @@ class UniformDropout(TrainingNoise):
     and Batch Normalization by Variance Shift": the mean is kept and, for a
     zero-mean input, the variance grows only by `1 + rate**2 / 3` (standard
     dropout: `1 / (1 - rate)`), so a following batch norm sees nearly the same
-    statistics in training and at inference.
+    statistics in training and at inference. The noise comes from kreg's
+    keyed generator (`kreg.ops.keyed_random`), so that many runs trained side
+    by side as one model draw it in one op (see `TrainingNoise`).
 
     Args:
         rate: float in [0, 1), the half-width beta of the uniform noise.
@@ -31,5 +33,5 @@ class UniformDropout(TrainingNoise):
         super().__init__(rate, seed, **kwargs)
         build_at_init(self)
 
-    def noise(self, inputs):
-        return uniform_noise(inputs, self.rate, seed=self.seed_generator)
+    def noise(self, inputs, key, branch_axis=None, *, rate):
+        return uniform_noise(inputs, rate, seed=key, branch_axis=branch_axis)

@@ -278,7 +278,7 @@ def test_a_new_linear_block_subclass_folds():
     assert decisions["b2/block/norm"].folded and not decisions["b3/block/norm"].folded
     b1, b2 = folded.get_layer("b1"), folded.get_layer("b2")
     assert type(b1) is Conv1DBlock and b1.block.order == ("act", "drop") and b1.conv.use_bias
-    assert [type(p).__name__ for p in b1.parts()] == ["Conv1D", "Activation", "Dropout"]
+    assert [type(p).__name__ for p in b1.parts()] == ["Conv1D", "Activation", "StandardDropout"]
     assert type(b2) is L.Conv1D and b2.use_bias
 
 

@@ -11,6 +11,9 @@ from kreg.inference import mc_predict
 from kreg.layers import AlphaDropout
 from kreg.layers import DenseBlock
 from kreg.layers import DropConnectDense
+from kreg.layers import GaussianDropout
+from kreg.layers import SpatialDropout
+from kreg.layers import StandardDropout
 from kreg.layers import UniformDropout
 
 L = keras.layers
@@ -89,11 +92,13 @@ def test_no_dropout_gives_exactly_zero_std():
         lambda: L.AlphaDropout(0.3, seed=0),
         lambda: AlphaDropout(0.3, seed=0),
         lambda: UniformDropout(0.3, seed=0),
+        lambda: StandardDropout(0.3, seed=0),
+        lambda: GaussianDropout(0.3, seed=0),
         lambda: DropConnectDense(8, 0.3, seed=0),
         lambda: DenseBlock(8, order="norm-act-drop", dropout="gaussian", rate=0.3, seed=0),
     ],
     ids=["Dropout", "GaussianDropout", "keras.AlphaDropout", "kreg.AlphaDropout",
-         "UniformDropout", "DropConnectDense", "NormDropout"],
+         "UniformDropout", "StandardDropout", "kreg.GaussianDropout", "DropConnectDense", "NormDropout"],
 )
 def test_every_dropout_kind_is_active(make):
     model = keras.Sequential([keras.Input((8,)), L.Dense(8), make(), L.Dense(2)])
@@ -102,10 +107,10 @@ def test_every_dropout_kind_is_active(make):
     assert np.all(std > 0)
 
 
-def test_spatial_dropout_is_active():
-    model = keras.Sequential(
-        [keras.Input((5, 5, 4)), L.BatchNormalization(), L.SpatialDropout2D(0.5, seed=0)]
-    )
+@pytest.mark.parametrize("make", [lambda: L.SpatialDropout2D(0.5, seed=0), lambda: SpatialDropout(0.5, seed=0)],
+                         ids=["keras", "kreg"])
+def test_spatial_dropout_is_active(make):
+    model = keras.Sequential([keras.Input((5, 5, 4)), L.BatchNormalization(), make()])
     randomize_batchnorms(model)
     x = normal((2, 5, 5, 4))
     z = numpy_of(model(x, training=False))

@@ -132,6 +132,67 @@ def train_pass(layer, x):
     return keras.ops.convert_to_numpy(layer(x, training=True))
 
 
+def compiled(function, xla=True):
+    """`function` compiled by the backend: tf.function (a graph, XLA with `xla`),
+    jax.jit; torch runs it eagerly."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, jit_compile=xla)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function)
+    return function
+
+
+def stacked_noise(sources, x, compile=None):
+    """What a pack computes for the branches' `TrainingNoise` layers `sources`
+    on `x` of shape `(B, K, ...)`: one `noise` call of a rate-0 layer of
+    their kind, with the `(K, 2)` seed states (zeros for a rate-0 branch,
+    which has no seed generator) and the per-branch values of
+    `branch_values()` shaped `(1, K, 1, ..., 1)`, passed in as a pack's
+    variables are (`compiled(..., xla=compile)` unless `compile` is None).
+    """
+    first = sources[0]
+    template = type(first).from_config({**first.get_config(), "rate": 0.0, "name": "template"})
+    keys = keras.ops.stack([
+        keras.ops.cast(s.seed_generator.state.value, "int32") if s.rate > 0 else keras.ops.zeros((2,), "int32")
+        for s in sources
+    ])
+    shape = (1, len(sources)) + (1,) * (len(x.shape) - 2)
+    values = {
+        name: keras.ops.reshape(keras.ops.convert_to_tensor([s.branch_values()[name] for s in sources], "float32"), shape)
+        for name in first.branch_values()
+    }
+
+    def noise(inputs, keys, values):
+        return template.noise(inputs, keys, branch_axis=1, **values)
+
+    run = noise if compile is None else compiled(noise, xla=compile)
+    return keras.ops.convert_to_numpy(run(keras.ops.convert_to_tensor(x), keys, values))
+
+
+def run_alone(layer, x, compile=None):
+    """`layer(x, training=True)` as numpy; unless `compile` is None, its
+    training call compiled (`xla=compile`) as in a model's train step (the
+    layer's floats are constants)."""
+    if compile is None or layer.rate == 0:
+        return train_pass(layer, x)
+    values = layer.branch_values()
+    noise = compiled(lambda inputs, key: layer.noise(inputs, key, **values), xla=compile)
+    return keras.ops.convert_to_numpy(noise(keras.ops.convert_to_tensor(x), layer.seed_generator.next()))
+
+
+def assert_stacked_noise_equals_each_run_alone(sources, x, compile=None):
+    """`stacked_noise` slice k equals what `sources[k]` computes on `x[:, k]`, exactly."""
+    stacked = stacked_noise(sources, x, compile)
+    for k, layer in enumerate(sources):
+        alone = run_alone(layer, x[:, k], compile)
+        np.testing.assert_array_equal(stacked[:, k], alone, err_msg=f"branch {k} (rate {layer.rate})")
+
+
 class TrainingNoiseContract(LayerContract):
     """The contract of a `TrainingNoise` layer (`layer_class(rate, seed=...)`) on top."""
 
@@ -142,14 +203,14 @@ class TrainingNoiseContract(LayerContract):
         return self.layer_class(0.2, seed=1)
 
     def test_inference_and_zero_rate_are_identity(self):
-        x = np.random.default_rng(1).standard_normal((16, 7)).astype("float32")
+        x = self.inputs(1)
         layer = self.layer_class(0.4, seed=0)
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
         np.testing.assert_array_equal(train_pass(self.layer_class(0.0), x), x)
 
     def test_seeded_noise_is_reproducible_and_fresh_each_step(self):
-        x = np.random.default_rng(2).standard_normal((32, 16)).astype("float32")
+        x = self.inputs(2)
         first, second = self.layer_class(0.3, seed=7), self.layer_class(0.3, seed=7)
         step1 = train_pass(first, x)
         np.testing.assert_array_equal(step1, train_pass(second, x))
@@ -157,6 +218,37 @@ class TrainingNoiseContract(LayerContract):
         assert not np.array_equal(step1, step2)
         np.testing.assert_array_equal(step2, train_pass(second, x))
         assert not np.array_equal(step1, train_pass(self.layer_class(0.3, seed=8), x))
+
+    def test_draws_with_the_seed_generator_state_as_key(self):
+        x = self.inputs(3)
+        layer = self.layer_class(0.3, seed=4)
+        key = layer.seed_generator.state.value
+        expected = keras.ops.convert_to_numpy(layer.noise(x, key, **layer.branch_values()))
+        np.testing.assert_array_equal(train_pass(layer, x), expected)  # key [4, 0], then the counter moves on
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.seed_generator.state.value), [4, 1])
+
+    def test_branch_values_are_floats_and_make_noise_the_identity_at_rate_0(self):
+        x = self.inputs(4)
+        layer = self.layer_class(0.0)
+        values = layer.branch_values()
+        assert values["rate"] == 0.0 and all(type(value) is float for value in values.values())
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.noise(x, np.array([5, 0]), **values)), x)
+
+    def test_stacked_noise_of_k_runs_equals_each_run_alone(self):
+        # rates differ per run, a rate-0 run among them; seeds differ
+        sources = [self.layer_class(rate, seed=seed) for rate, seed in ((0.3, 1), (0.0, 2), (0.5, 3))]
+        x = np.random.default_rng(5).standard_normal((BATCH, len(sources)) + tuple(self.input_shape)).astype("float32")
+        assert_stacked_noise_equals_each_run_alone(sources, x)
+        assert_stacked_noise_equals_each_run_alone(sources, x)  # and at the next step (counters moved on)
+
+    @pytest.mark.parametrize("xla", [False, True])
+    def test_compiled_stacked_noise_equals_each_run_alone_compiled(self, xla):
+        # Compilers rewrite: TensorFlow's graph optimizer, XLA's fusing of
+        # multiplies and adds and constant folding. A pack's values are
+        # variables, a run's are constants, and yet they agree bit for bit.
+        sources = [self.layer_class(rate, seed=seed) for rate, seed in ((0.3, 1), (0.0, 2), (0.5, 3))]
+        x = np.random.default_rng(6).standard_normal((BATCH, len(sources)) + tuple(self.input_shape)).astype("float32")
+        assert_stacked_noise_equals_each_run_alone(sources, x, compile=xla)
 
     def test_passes_the_keras_mask_through(self):
         layer = self.layer_class(0.2)

@@ -9,6 +9,8 @@ from block_reference import assert_block_equals_reference
 
 from kreg.layers import Conv2DBlock
 from kreg.layers import NormDropout
+from kreg.layers import SpatialDropout
+from kreg.layers import StandardDropout
 
 
 # (batch norm + standard dropout: see TestDenseBatchStandardContract in test_dense_block.py)
@@ -56,8 +58,7 @@ def test_equals_conv2d_then_hand_stacked_layers(order, norm, dropout):
         "norm": (keras.layers.BatchNormalization() if norm == "batch"
                  else keras.layers.GroupNormalization(groups=2)),
         "act": keras.layers.Activation("sigmoid"),
-        "drop": (keras.layers.Dropout(0.3, seed=5) if dropout == "standard"
-                 else keras.layers.SpatialDropout2D(0.3, seed=5)),
+        "drop": (StandardDropout(0.3, seed=5) if dropout == "standard" else SpatialDropout(0.3, seed=5)),
     }
     assert_block_equals_reference(layer, conv, parts, x, order, rng, atol=1e-5)
 

@@ -10,6 +10,7 @@ from block_reference import reference_norm
 
 from kreg.layers import DenseBlock
 from kreg.layers import NormDropout
+from kreg.layers import StandardDropout
 
 
 # (layer norm + alpha dropout after SELU: see TestLayerAlphaSeluContract in test_norm_dropout.py)
@@ -56,7 +57,7 @@ def test_equals_dense_then_hand_stacked_layers(order, norm):
     parts = {
         "norm": reference_norm(norm),
         "act": keras.layers.Activation("sigmoid"),
-        "drop": keras.layers.Dropout(0.3, seed=5),
+        "drop": StandardDropout(0.3, seed=5),
     }
     assert_block_equals_reference(layer, dense, parts, x, order, rng, atol=1e-6)
 

@@ -6,6 +6,7 @@ import pytest
 from layer_contract import LayerContract
 
 from kreg.layers import DropConnectDense
+from kreg.ops.dropconnect import dropconnect_keep
 
 
 class TestDropConnectDenseContract(LayerContract):
@@ -32,6 +33,19 @@ def test_inference_is_exactly_dense():
     np.testing.assert_array_equal(np_(layer(x)), expected)
     np.testing.assert_array_equal(np_(layer(x, training=False)), expected)
     np.testing.assert_allclose(np_(layer(x)), x @ np_(layer.kernel) + np_(layer.bias), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask", ["batch", "example"])
+def test_masks_are_the_keyed_keep_masks_of_the_seed_generator_state(mask):
+    # what a stacked layer draws for this run with dropconnect_keep and the run's state
+    layer = DropConnectDense(5, 0.4, use_bias=False, mask=mask, seed=6)
+    x = np.tile(np.eye(7, dtype="float32"), (3, 1, 1)) if mask == "example" else np.eye(7, dtype="float32")
+    layer.build((None, 7))
+    key = layer.seed_generator.state.value
+    shape = (3, 7, 5) if mask == "example" else (7, 5)
+    keep = np_(dropconnect_keep(key, shape, 0.4))
+    expected = np_(layer.kernel) * keep * np_(1.0 / (1.0 - keras.ops.convert_to_tensor(0.4, "float32")))
+    np.testing.assert_array_equal(np_(layer(x, training=True)), expected)
 
 
 @pytest.mark.parametrize("mask", ["batch", "example"])

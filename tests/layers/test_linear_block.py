@@ -16,8 +16,8 @@ def names(layer):
 @pytest.mark.parametrize(
     "kwargs, expected",
     [
-        ({"order": "norm-act-drop"}, ["Dense", "BatchNormalization", "Activation", "Dropout"]),
-        ({"order": "act-drop-norm", "norm": "layer"}, ["Dense", "Activation", "Dropout", "LayerNormalization"]),
+        ({"order": "norm-act-drop"}, ["Dense", "BatchNormalization", "Activation", "StandardDropout"]),
+        ({"order": "act-drop-norm", "norm": "layer"}, ["Dense", "Activation", "StandardDropout", "LayerNormalization"]),
         ({"order": "drop-norm", "dropout": "alpha", "activation": "selu"}, ["Dense", "AlphaDropout", "BatchNormalization"]),
         ({"order": "norm-act", "norm": None}, ["Dense", "Activation"]),
         ({"order": "norm-act-drop", "norm": None, "activation": None, "dropout": None}, ["Dense"]),
@@ -34,7 +34,7 @@ def test_dense_block_parts(kwargs, expected):
 def test_conv2d_block_parts():
     layer = Conv2DBlock(4, 3, order="act-norm-drop", norm="group", groups=2, dropout="spatial", rate=0.1)
     layer.build((None, 6, 6, 2))
-    assert names(layer) == ["Conv2D", "Activation", "GroupNormalization", "SpatialDropout2D"]
+    assert names(layer) == ["Conv2D", "Activation", "GroupNormalization", "SpatialDropout"]
     assert layer.parts()[0] is layer.conv
 
 

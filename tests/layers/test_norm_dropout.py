@@ -16,7 +16,10 @@ from layer_contract import LayerContract
 from layer_contract import assert_refused_by_name_and_value
 
 from kreg.layers import AlphaDropout
+from kreg.layers import GaussianDropout
 from kreg.layers import NormDropout
+from kreg.layers import SpatialDropout
+from kreg.layers import StandardDropout
 from kreg.layers import UniformDropout
 
 TOKENS = ("norm", "act", "drop")
@@ -63,7 +66,7 @@ def test_every_order_equals_hand_stacked_keras_layers(norm):
             parts = {
                 "norm": reference_norm(norm),
                 "act": keras.layers.Activation("sigmoid"),
-                "drop": keras.layers.Dropout(RATE, seed=SEED),  # same seed: same mask
+                "drop": StandardDropout(RATE, seed=SEED),  # same seed: same mask
             }
             parts["norm"].build(x.shape)
             if "norm" in order:
@@ -134,13 +137,13 @@ def test_norm_kind_selects_keras_layer(norm, expected):
 @pytest.mark.parametrize(
     "dropout, shape, expected",
     [
-        ("standard", (None, 6), keras.layers.Dropout),
-        ("gaussian", (None, 6), keras.layers.GaussianDropout),
+        ("standard", (None, 6), StandardDropout),
+        ("gaussian", (None, 6), GaussianDropout),
         ("uniform", (None, 6), UniformDropout),
         ("alpha", (None, 6), AlphaDropout),
-        ("spatial", (None, 5, 6), keras.layers.SpatialDropout1D),
-        ("spatial", (None, 5, 5, 6), keras.layers.SpatialDropout2D),
-        ("spatial", (None, 3, 3, 3, 6), keras.layers.SpatialDropout3D),
+        ("spatial", (None, 5, 6), SpatialDropout),
+        ("spatial", (None, 5, 5, 6), SpatialDropout),
+        ("spatial", (None, 3, 3, 3, 6), SpatialDropout),
     ],
 )
 def test_dropout_kind_selects_layer_with_rate_and_seed(dropout, shape, expected):
@@ -276,11 +279,11 @@ def test_alpha_dropout_after_selu_does_not_warn():
 @pytest.mark.parametrize(
     "order, norm, activation, dropout, expected",
     [
-        ("norm-act-drop", "batch", "relu", "standard", ["BatchNormalization", "Activation", "Dropout"]),
+        ("norm-act-drop", "batch", "relu", "standard", ["BatchNormalization", "Activation", "StandardDropout"]),
         ("drop-act-norm", "layer", "relu", "gaussian", ["GaussianDropout", "Activation", "LayerNormalization"]),
         ("act-norm", "batch", "relu", "standard", ["Activation", "BatchNormalization"]),
         ("drop", "batch", "relu", "uniform", ["UniformDropout"]),
-        ("norm-act-drop", None, "relu", "standard", ["Activation", "Dropout"]),  # None part skipped
+        ("norm-act-drop", None, "relu", "standard", ["Activation", "StandardDropout"]),  # None part skipped
         ("norm-act-drop", "batch", None, None, ["BatchNormalization"]),
         ("act-drop", None, None, None, []),
     ],

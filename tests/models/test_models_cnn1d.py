@@ -50,7 +50,7 @@ def test_blocks_follow_overrides_and_drop_redundant_bias():
                           rate=0.3, channels=8, seed=1)
     blocks = [layer for layer in model.layers if isinstance(layer, layers.NormDropout)]
     assert len(blocks) == 3 and all(b.order == ("act", "drop", "norm") for b in blocks)
-    assert isinstance(blocks[0].dropout_layer, keras.layers.SpatialDropout1D)
+    assert isinstance(blocks[0].dropout_layer, layers.SpatialDropout)
     assert blocks[0].dropout_layer.rate == 0.3
     assert len({b.seed for b in blocks}) == 3  # one seed each
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D)]

@@ -21,9 +21,10 @@ def test_stages_widths_and_head():
                           head_rate=0.5, dropout="spatial", norm="group")
     convs = [layer for layer in model.layers if isinstance(layer, layers.Conv2DBlock)]
     assert [layer.conv.filters for layer in convs] == [4, 4, 8, 8]
-    assert isinstance(convs[0].block.dropout_layer, keras.layers.SpatialDropout2D)
+    assert isinstance(convs[0].block.dropout_layer, layers.SpatialDropout)
     assert isinstance(convs[0].block.norm_layer, keras.layers.GroupNormalization)
     assert model.get_layer("head_dropout").rate == 0.5
+    assert isinstance(model.get_layer("head_dropout"), layers.StandardDropout)  # keyed: packs fully
     assert model.get_layer("stage_2_pool").output.shape[1:3] == (2, 2)
 
 

@@ -22,7 +22,7 @@ def test_knobs_reach_every_block():
         assert block.dense.units == 12
         assert block.block.order == ("act", "drop", "norm")
         assert isinstance(block.block.norm_layer, keras.layers.LayerNormalization)
-        assert isinstance(block.block.dropout_layer, keras.layers.GaussianDropout)
+        assert isinstance(block.block.dropout_layer, layers.GaussianDropout)
         assert block.block.dropout_layer.rate == 0.3
         assert block.dense.use_bias  # layer norm, not batch norm, follows
 

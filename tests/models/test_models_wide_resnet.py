@@ -39,7 +39,7 @@ def test_dropout_sits_between_the_two_convolutions():
     model = models.create("wide_resnet", rate=0.4, dropout="spatial")
     middle = model.get_layer("group_1_block_1_conv_1")
     assert middle.block.order == ("norm", "act", "drop")
-    assert isinstance(middle.block.dropout_layer, keras.layers.SpatialDropout2D)
+    assert isinstance(middle.block.dropout_layer, layers.SpatialDropout)
     assert middle.block.dropout_layer.rate == 0.4
     # the block's second convolution reads the dropout's output
     second = model.get_layer("group_1_block_1_conv_2")

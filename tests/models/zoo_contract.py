@@ -17,6 +17,7 @@ import pytest
 
 from kreg import datasets
 from kreg import models
+from kreg.keras_compat import flatten_layers
 from kreg.models.train import accuracy
 
 
@@ -91,6 +92,14 @@ class ZooContract:
         )
         # Training mode: dropout masks drawn from the same seeds, so same outputs.
         np.testing.assert_array_equal(outputs(first, x, True), outputs(second, x, True))
+
+    def test_every_dropout_is_a_kreg_keyed_layer(self):
+        # keras.layers' dropouts draw from keras.random: a pack of runs would
+        # run them per branch; kreg's draw every branch's noise in one op.
+        head = {"head_rate": 0.3} if "head_rate" in zoo_info(self.name).defaults else {}
+        found = flatten_layers(self.create(rate=0.2, **head))
+        keras_kinds = (keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout)
+        assert not [layer.name for layer in found if isinstance(layer, keras_kinds)]
 
     def test_unknown_override_lists_valid_ones(self):
         with pytest.raises(ValueError, match=r"has no override 'dropout_rate'") as info:

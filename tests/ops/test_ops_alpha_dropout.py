@@ -1,13 +1,18 @@
+import re
+
 import keras
 import numpy as np
 import pytest
+from branching import KEYS
+from branching import assert_branches_equal_runs_alone
+from branching import per_branch
 
 from kreg.ops.alpha_dropout import ALPHA_PRIME
 from kreg.ops.alpha_dropout import SELU_ALPHA
 from kreg.ops.alpha_dropout import SELU_LAMBDA
 from kreg.ops.alpha_dropout import alpha_dropout
 from kreg.ops.alpha_dropout import alpha_dropout_affine
-from kreg.ops.alpha_dropout import resolve_noise_shape
+from kreg.ops.keyed_random import keyed_uniform
 
 
 def test_selu_constants_match_keras_selu():
@@ -62,10 +67,46 @@ def test_integer_seed_is_deterministic_and_rate_0_is_identity():
     assert alpha_dropout(x, 0.0) is x
 
 
-def test_noise_shape_none_entries_take_the_input_size():
-    x = np.zeros((4, 6, 5), "float32")
-    assert tuple(resolve_noise_shape(x, (None, 1, None))) == (4, 1, 5)
-    assert tuple(resolve_noise_shape(x, None)) == (4, 6, 5)
+def test_dropped_units_are_those_of_the_keyed_uniform_below_rate():
+    x = np.random.default_rng(2).standard_normal((40, 30)).astype("float32")
+    a, b = alpha_dropout_affine(0.3)
+    y = keras.ops.convert_to_numpy(alpha_dropout(x, 0.3, seed=[9, 4]))
+    dropped = keras.ops.convert_to_numpy(keyed_uniform([9, 4], x.shape)) < np.float32(0.3)
+    np.testing.assert_allclose(y[dropped], a * ALPHA_PRIME + b, rtol=1e-6)
+    np.testing.assert_allclose(y[~dropped], a * x[~dropped] + b, rtol=1e-5, atol=1e-6)
+
+
+def test_affine_of_rate_0_is_the_identity():
+    assert alpha_dropout_affine(0.0) == (1.0, 0.0)
+    assert alpha_dropout_affine(0.0, 0.5, 2.0) == (1.0, 0.0)
+
+
+def test_branched_with_per_branch_rates_and_affines_equals_each_run_alone():
+    # a rate-0 branch, with its affine (1, 0), next to others is the identity
+    x = np.random.default_rng(3).standard_normal((16, 3, 4, 5)).astype("float32")
+    rates = [0.1, 0.0, 0.4]
+    affines = [alpha_dropout_affine(r, 0.5, 2.0) for r in rates]
+    a, b = (per_branch([affine[i] for affine in affines], 4) for i in (0, 1))
+    dropped = per_branch([a * ALPHA_PRIME + b for a, b in affines], 4)
+    y = keras.ops.convert_to_numpy(alpha_dropout(
+        x, per_branch(rates, 4), (None, None, 1, None), seed=KEYS, mean=0.5, variance=2.0, affine=(a, b),
+        branch_axis=1, dropped=dropped,
+    ))
+
+    def alone(k, xk):
+        return alpha_dropout(xk, rates[k], (None, 1, None), seed=KEYS[k], mean=0.5, variance=2.0) if rates[k] else xk
+
+    assert_branches_equal_runs_alone(y, x, alone)
+    np.testing.assert_array_equal(y[:, 1], x[:, 1])
+
+
+def test_per_branch_rates_need_the_precomputed_affine_and_dropped_value():
+    x, rates = np.ones((2, 3), "float32"), per_branch([0.1, 0.2, 0.3], 2)
+    with pytest.raises(ValueError, match=re.escape("affine must be given when rate is a tensor (per-branch rates), got None")):
+        alpha_dropout(x, rates, seed=KEYS, branch_axis=1)
+    affine = (per_branch([1.0, 1.0, 1.0], 2), per_branch([0.0, 0.0, 0.0], 2))
+    with pytest.raises(ValueError, match=re.escape("dropped must be given when affine holds tensors (per-branch values), got None")):
+        alpha_dropout(x, rates, seed=KEYS, affine=affine, branch_axis=1)
 
 
 def test_output_keeps_the_input_dtype():

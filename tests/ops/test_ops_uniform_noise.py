@@ -1,6 +1,10 @@
 import keras
 import numpy as np
+from branching import KEYS
+from branching import assert_branches_equal_runs_alone
+from branching import per_branch
 
+from kreg.ops.keyed_random import keyed_uniform
 from kreg.ops.uniform_noise import uniform_noise
 
 
@@ -27,3 +31,18 @@ def test_integer_seed_is_deterministic_and_dtype_kept():
     first = uniform_noise(x, 0.2, seed=3)
     assert keras.backend.standardize_dtype(first.dtype) == "float16"
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(first), keras.ops.convert_to_numpy(uniform_noise(x, 0.2, seed=3)))
+
+
+def test_noise_is_the_keyed_uniform_stretched_to_minus_rate_rate():
+    x = np.random.default_rng(2).standard_normal((30, 20)).astype("float32")
+    v = keras.ops.convert_to_numpy(keyed_uniform([3, 8], x.shape))
+    u = (v * np.float32(2) - np.float32(1)) * np.float32(0.25)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(uniform_noise(x, 0.25, seed=[3, 8])), x + x * u)
+
+
+def test_branched_with_per_branch_rates_equals_each_run_alone():
+    x = np.random.default_rng(3).standard_normal((16, 3, 7)).astype("float32")
+    rates = [0.3, 0.0, 0.6]
+    y = keras.ops.convert_to_numpy(uniform_noise(x, per_branch(rates, 3), seed=KEYS, branch_axis=1))
+    assert_branches_equal_runs_alone(y, x, lambda k, xk: uniform_noise(xk, rates[k], seed=KEYS[k]))
+    np.testing.assert_array_equal(y[:, 1], x[:, 1])

@@ -17,8 +17,10 @@ Why a branch trains exactly as its run alone:
   failed branch is told apart afterwards).
 - Initial weights and dropout masks: each branch is built by the study's own
   builder with its configuration's `seed` (the zoo derives every initializer
-  seed and every dropout seed from it), and its dropout layers run as its
-  own (`stacking.PerBranch`).
+  seed and every dropout seed from it). kreg's dropouts draw keyed masks, a
+  pure function of the layer's seed state and position, so one op draws
+  every branch's masks (`kreg.tuning.stacked_noise`); other dropout layers run
+  per branch (`stacking.PerBranch`).
 - Batch order: the input of a pack holds one batch per seed, each seed's
   examples in `training.epoch_order(seed, epoch)`, the order of a run alone
   (`training.seeded_fit`). So runs of different seeds share a pack.
@@ -29,10 +31,11 @@ accuracy, test loss and accuracy, all averages over examples (`BranchMean`).
 Wall time of a branch: the pack's fit + evaluation time divided by K.
 
 Pack size: the largest K whose estimated memory fits a budget (default
-`DEFAULT_MEMORY_BUDGET`, 4 GiB), capped at `DEFAULT_MAX_PACK` = 64: the
-trace and compilation of a pack grow with K (the per-branch dropout layers;
-on 2 CPU cores the 45 runs of the default study compile in about 5 s), and an
-interrupted pack loses all its runs; see `pack_size`.
+`DEFAULT_MEMORY_BUDGET`, 4 GiB), capped at `DEFAULT_MAX_PACK` = 128 (the
+105 runs of the default study are one pack). Where every layer stacks
+(kreg's dropouts included, `kreg.tuning.stacked_noise`), the traced step has
+one op per layer whatever K; a layer that runs per branch adds K ops. An
+interrupted pack resumes from its checkpoint; see `pack_size`.
 """
 
 import dataclasses
@@ -51,7 +54,7 @@ from kreg.tuning import stacking
 from kreg.tuning import training
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30
-DEFAULT_MAX_PACK = 64
+DEFAULT_MAX_PACK = 128
 # Activation copies kept per layer output and training example: a block
 # holds its linear output, normalized and activated values and a dropout
 # mask; backpropagation holds one gradient of each.

@@ -13,7 +13,9 @@ work of K:
   (`Dense` -> `StackedDense`, a `(K, in, out)` kernel and one batched
   matmul; `BatchNormalization` -> `StackedBatchNormalization`, `(K, C)`
   statistics, each branch normalized over its own examples; an `Activation`
-  once on the whole stack);
+  once on the whole stack) or, for kreg's dropouts and `DropConnectDense`,
+  in `kreg.tuning.stacked_noise` (one draw of every branch's masks, each
+  branch's exactly the masks its run draws alone);
 - any other layer runs per branch (`PerBranch`): branch k's own layer on
   branch k's slice.
 
@@ -36,7 +38,11 @@ from keras import ops
 from kreg import keras_compat
 from kreg.layers.linear_block import LinearBlock
 from kreg.layers.norm_dropout import NormDropout
-from kreg.tuning.stacked_layers import STACKED
+from kreg.tuning import stacked_layers
+from kreg.tuning import stacked_noise
+
+# The stacked layer classes, tried in order (`stack_key`).
+STACKED = stacked_layers.STACKED + stacked_noise.STACKED
 
 
 class TakeBranches(layers.Layer):

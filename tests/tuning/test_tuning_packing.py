@@ -108,7 +108,7 @@ def test_a_pack_of_the_last_layout_reuses_its_model_and_trains_as_a_new_one(data
     trainer = packing.PackTrainer(hypermodel, data, EPOCHS, BATCH_SIZE)
     trainer.run([dict(c, seed=0) for c in CONFIGS])
     # The same architectures with another seed and other dropout rates.
-    second = [dict(c, seed=1) for c in CONFIGS]
+    second = [dict(c, seed=1, rate=rate) for c, rate in zip(CONFIGS, (0.3, 0.0, 0.3))]
     outcomes, models = trainer.run(second, return_models=True)
     assert trainer.compiled == 1
     for (config, outcome), model in zip(outcomes, models):

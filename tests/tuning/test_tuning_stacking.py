@@ -30,7 +30,7 @@ def kinds(found):
 
 def test_chain_takes_blocks_apart_in_their_call_order():
     found = stacking.chain(mlp("batch", order="act-drop-norm"))
-    block = ["Dense", "Activation", "Dropout", "BatchNormalization"]
+    block = ["Dense", "Activation", "StandardDropout", "BatchNormalization"]
     assert kinds(found) == block + block + ["Dense"]
     # The input shape of every layer, inside the blocks too.
     assert [shape for _, shape in found] == [(None, 6)] + [(None, 5)] * 8
@@ -47,7 +47,9 @@ def test_stack_keys_decide_what_is_stacked_and_what_runs_per_branch():
     assert stacking.stack_key(*found["Dense"]) == ("StackedDense", 3, True, "softmax")  # the last Dense: the output layer
     assert stacking.stack_key(*found["BatchNormalization"]) == ("StackedBatchNormalization", 0.99, 1e-3, True, True)
     assert stacking.stack_key(*found["Activation"]) == ("StackedActivation", "relu")
-    assert stacking.stack_key(*found["Dropout"]) is None
+    assert stacking.stack_key(*found["StandardDropout"])[0] == "StackedNoise"
+    # Keras' own dropout draws from keras.random, branch by branch.
+    assert stacking.stack_key(keras.layers.Dropout(0.3), (None, 5)) is None
     # A Dense on a sequence (rank 3) and a constrained Dense run per branch.
     assert stacking.stack_key(keras.layers.Dense(2), (None, 4, 6)) is None
     assert stacking.stack_key(keras.layers.Dense(2, kernel_constraint="non_neg"), (None, 6)) is None

@@ -1,6 +1,7 @@
 """kreg: dropout, normalization and their order in Keras 3.
 
-    from kreg import layers              # AlphaDropout, UniformDropout, DropConnectDense,
+    from kreg import layers              # StandardDropout, GaussianDropout, SpatialDropout,
+                                         # AlphaDropout, UniformDropout, DropConnectDense,
                                          # NormDropout, DenseBlock, Conv2DBlock
     kreg.fold_batchnorm(model)           # BN folded into the preceding Dense/Conv
     kreg.recalibrate_batchnorm(model, x) # exact BN statistics, dropout off

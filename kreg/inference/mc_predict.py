@@ -22,7 +22,8 @@ def mc_predict(model, x, samples=30, batch_size=None, seed=None):
     temporarily frozen (`trainable=False`): in Keras 3 a frozen BN uses its
     moving statistics even in training mode, so every dropout layer (Keras'
     Dropout, SpatialDropout1D/2D/3D, GaussianDropout, AlphaDropout, kreg's
-    AlphaDropout, UniformDropout, DropConnectDense, the dropout inside
+    StandardDropout, GaussianDropout, SpatialDropout, AlphaDropout,
+    UniformDropout, DropConnectDense, the dropout inside
     NormDropout blocks) is active while batch norm normalizes exactly as at
     inference. Plain `model(x, training=True)` would switch BN to batch
     statistics (keras#9412). Layer/Group normalization behave the same in

@@ -12,8 +12,12 @@ work of K:
 - each kind of layer that stacks has a class in `kreg.tuning.stacked_layers`
   (`Dense` -> `StackedDense`, a `(K, in, out)` kernel and one batched
   matmul; `BatchNormalization` -> `StackedBatchNormalization`, `(K, C)`
-  statistics, each branch normalized over its own examples; an `Activation`
-  once on the whole stack) or, for kreg's dropouts and `DropConnectDense`,
+  statistics, each branch normalized over its own examples; `Conv1D` /
+  `Conv2D` -> `StackedConv`, one `(K, ...)` kernel and K backend
+  convolutions, faster on CPU than any single-op form; `LayerNormalization`
+  and `GroupNormalization` on the last axis with `(K, C)` gamma and beta;
+  an `Activation`, pooling, `Flatten`, `Reshape` and `ZeroPadding` once,
+  the branches folded into the batch) or, for kreg's dropouts and `DropConnectDense`,
   in `kreg.tuning.stacked_noise` (one draw of every branch's masks, each
   branch's exactly the masks its run draws alone);
 - any other layer runs per branch (`PerBranch`): branch k's own layer on

@@ -48,9 +48,40 @@ def activation_key(activation):
     return name if builtin else activation
 
 
-def config_of(layer):
-    """`layer`'s configuration, its name aside."""
-    return {key: value for key, value in layer.get_config().items() if key != "name"}
+def config_of(layer, leave_out=("name",)):
+    """`layer`'s configuration without the keys `leave_out`."""
+    return {key: value for key, value in layer.get_config().items() if key not in leave_out}
+
+
+def described(layer, leave_out=("name",)):
+    """`config_of(layer, leave_out)` as a string: hashable, for keys."""
+    return json.dumps(config_of(layer, leave_out), sort_keys=True, default=str)
+
+
+def normalize(x, mean, variance, epsilon, gamma=None, beta=None):
+    """`(x - mean) / sqrt(variance + epsilon) * gamma + beta`, computed as
+    Keras' norm layers do: `x * inv + (beta - mean * inv)`. Every argument
+    already broadcasts against `x`; None means no scale or no offset."""
+    inv = ops.rsqrt(variance + epsilon)
+    if gamma is not None:
+        inv = inv * gamma
+    offset = -mean * inv
+    if beta is not None:
+        offset = offset + beta
+    return x * inv + offset
+
+
+def add_scale_and_offset(layer, shape):
+    """`layer`'s gamma (ones) and beta (zeros) of `shape`, each None where
+    the layer has no scale or no offset."""
+    gamma = layer.add_weight(shape, initializer="ones", name="gamma") if layer.scale else None
+    beta = layer.add_weight(shape, initializer="zeros", name="beta") if layer.center else None
+    return gamma, beta
+
+
+def same_names(layer, sources, names):
+    """Pairs of `layer`'s variable of each name with the sources' of that name."""
+    return [(getattr(layer, name), [getattr(source, name) for source in sources]) for name in names]
 
 
 def known(input_shape):
@@ -149,8 +180,7 @@ class StackedBatchNormalization(layers.Layer):
 
     def build(self, input_shape):
         shape = (input_shape[1], input_shape[-1])
-        self.gamma = self.add_weight(shape, initializer="ones", name="gamma") if self.scale else None
-        self.beta = self.add_weight(shape, initializer="zeros", name="beta") if self.center else None
+        self.gamma, self.beta = add_scale_and_offset(self, shape)
         self.moving_mean = self.add_weight(shape, initializer="zeros", trainable=False, name="moving_mean")
         self.moving_variance = self.add_weight(shape, initializer="ones", trainable=False, name="moving_variance")
         # Statistics of shape (K, C) broadcast against (B, K, ..., C).
@@ -165,20 +195,20 @@ class StackedBatchNormalization(layers.Layer):
         else:
             mean, variance = self.moving_mean, self.moving_variance
         # The formula of ops.batch_normalization, per branch.
-        inv = ops.rsqrt(ops.reshape(variance, self._broadcast) + self.epsilon)
-        if self.gamma is not None:
-            inv = inv * ops.reshape(self.gamma, self._broadcast)
-        offset = -ops.reshape(mean, self._broadcast) * inv
-        if self.beta is not None:
-            offset = offset + ops.reshape(self.beta, self._broadcast)
-        return inputs * inv + offset
+        return normalize(
+            inputs,
+            ops.reshape(mean, self._broadcast),
+            ops.reshape(variance, self._broadcast),
+            self.epsilon,
+            None if self.gamma is None else ops.reshape(self.gamma, self._broadcast),
+            None if self.beta is None else ops.reshape(self.beta, self._broadcast),
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def pairs(self, sources):
-        names = ["moving_mean", "moving_variance"] + ["gamma"] * self.scale + ["beta"] * self.center
-        return [(getattr(self, name), [getattr(s, name) for s in sources]) for name in names]
+        return same_names(self, sources, ["moving_mean", "moving_variance"] + ["gamma"] * self.scale + ["beta"] * self.center)
 
 
 class StackedConv(layers.Layer):
@@ -315,26 +345,20 @@ class StackedLayerNormalization(layers.Layer):
         return cls(first.epsilon, first.center, first.scale, name=name)
 
     def build(self, input_shape):
-        shape = (input_shape[1], input_shape[-1])
-        self.gamma = self.add_weight(shape, initializer="ones", name="gamma") if self.scale else None
-        self.beta = self.add_weight(shape, initializer="zeros", name="beta") if self.center else None
+        self.gamma, self.beta = add_scale_and_offset(self, (input_shape[1], input_shape[-1]))
 
     def call(self, inputs):
         mean, variance = ops.moments(inputs, axes=[-1], keepdims=True)
-        inv = ops.rsqrt(variance + self.epsilon)
-        if self.gamma is not None:
-            inv = inv * per_branch(self.gamma, len(inputs.shape))
-        offset = -mean * inv
-        if self.beta is not None:
-            offset = offset + per_branch(self.beta, len(inputs.shape))
-        return inputs * inv + offset
+        rank = len(inputs.shape)
+        gamma = None if self.gamma is None else per_branch(self.gamma, rank)
+        beta = None if self.beta is None else per_branch(self.beta, rank)
+        return normalize(inputs, mean, variance, self.epsilon, gamma, beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def pairs(self, sources):
-        names = ["gamma"] * self.scale + ["beta"] * self.center
-        return [(getattr(self, name), [getattr(s, name) for s in sources]) for name in names]
+        return same_names(self, sources, ["gamma"] * self.scale + ["beta"] * self.center)
 
 
 class StackedGroupNormalization(layers.Layer):
@@ -372,8 +396,7 @@ class StackedGroupNormalization(layers.Layer):
 
     def build(self, input_shape):
         branches, channels = input_shape[1], input_shape[-1]
-        self.gamma = self.add_weight((branches, channels), initializer="ones", name="gamma") if self.scale else None
-        self.beta = self.add_weight((branches, channels), initializer="zeros", name="beta") if self.center else None
+        self.gamma, self.beta = add_scale_and_offset(self, (branches, channels))
         # Channels split into groups: (B, K, ..., groups, C // groups).
         self._grouped = (-1, *input_shape[1:-1], self.groups, channels // self.groups)
         self._broadcast = (1, branches) + (1,) * (len(input_shape) - 3) + (self.groups, channels // self.groups)
@@ -383,20 +406,15 @@ class StackedGroupNormalization(layers.Layer):
         # Every axis but the batch, the branch and the group.
         axes = list(range(2, len(self._grouped) - 2)) + [len(self._grouped) - 1]
         mean, variance = ops.moments(x, axes=axes, keepdims=True)
-        inv = ops.rsqrt(variance + self.epsilon)
-        if self.gamma is not None:
-            inv = inv * ops.reshape(self.gamma, self._broadcast)
-        offset = -mean * inv
-        if self.beta is not None:
-            offset = offset + ops.reshape(self.beta, self._broadcast)
-        return ops.reshape(x * inv + offset, (-1, *inputs.shape[1:]))
+        gamma = None if self.gamma is None else ops.reshape(self.gamma, self._broadcast)
+        beta = None if self.beta is None else ops.reshape(self.beta, self._broadcast)
+        return ops.reshape(normalize(x, mean, variance, self.epsilon, gamma, beta), (-1, *inputs.shape[1:]))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def pairs(self, sources):
-        names = ["gamma"] * self.scale + ["beta"] * self.center
-        return [(getattr(self, name), [getattr(s, name) for s in sources]) for name in names]
+        return same_names(self, sources, ["gamma"] * self.scale + ["beta"] * self.center)
 
 
 class StackedActivation(layers.Layer):
@@ -463,7 +481,7 @@ class StackedPerExample(layers.Layer):
     def key(layer, input_shape):
         if type(layer) not in StackedPerExample.FOLDED or not plain(layer) or not known(input_shape):
             return None
-        return (type(layer).__name__, json.dumps(config_of(layer), sort_keys=True, default=str))
+        return (type(layer).__name__, described(layer))
 
     @classmethod
     def of(cls, sources, input_shape, name):

@@ -12,8 +12,6 @@ stacked layer, so a pack model also serves a later pack of other rates
 The classes follow the protocol of `kreg.tuning.stacked_layers`.
 """
 
-import json
-
 import numpy as np
 from keras import layers
 from keras import ops
@@ -21,13 +19,13 @@ from keras import ops
 from kreg.layers.dropconnect_dense import DropConnectDense
 from kreg.layers.training_noise import TrainingNoise
 from kreg.ops.dropconnect import dropconnect_keep
+from kreg.tuning.stacked_layers import described
 
 
 def settings(layer):
-    """A layer's configuration apart from its name, seed and rate, as a string:
-    what the branches' layers must share (the rest are per-branch values)."""
-    config = {key: value for key, value in layer.get_config().items() if key not in ("name", "seed", "rate")}
-    return json.dumps(config, sort_keys=True, default=str)
+    """What the branches' layers must share (a string): the configuration
+    apart from the name, the seed and the rate, which are per-branch values."""
+    return described(layer, ("name", "seed", "rate"))
 
 
 def state_dtype(sources):

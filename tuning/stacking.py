@@ -33,8 +33,6 @@ from its own slice, so a branch's gradient is its own, and a branch that
 becomes NaN leaves the others untouched.
 """
 
-import json
-
 import keras
 from keras import layers
 from keras import ops
@@ -209,16 +207,9 @@ def layout(branches, columns, num_seeds):
         links = chain(branch)
         if links is None:
             return None
-        own = tuple(_configuration(layer) for layer, shape in links if stack_key(layer, shape) is None)
+        own = tuple(stacked_layers.described(layer, ("name", "seed")) for layer, shape in links if stack_key(layer, shape) is None)
         found.append((signature(links, tuple(branch.outputs[0].shape)), own))
     return (tuple(found), tuple(columns), num_seeds)
-
-
-def _configuration(layer):
-    """A layer's configuration as a string, its name and seed aside (the seed
-    of a Keras layer is in its seed generator's state, a variable)."""
-    config = {key: value for key, value in layer.get_config().items() if key not in ("name", "seed")}
-    return json.dumps(config, sort_keys=True, default=str)
 
 
 class Pack:

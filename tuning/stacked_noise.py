@@ -66,7 +66,10 @@ class StackedNoise(layers.Layer):
 
     def __init__(self, template, names, state_dtype, **kwargs):
         super().__init__(**kwargs)
-        self.template = template
+        # Only the function: the template itself is no sublayer. It is never
+        # called, so it would stay unbuilt, and Keras (on PyTorch) re-traces
+        # a model with an unbuilt layer at every evaluation.
+        self.noise = template.noise
         self.names = list(names)
         self.state_dtype = state_dtype
 
@@ -98,7 +101,7 @@ class StackedNoise(layers.Layer):
         if not training:
             return inputs
         values = {name: per_branch(variable, self.rank) for name, variable in zip(self.names, self.values)}
-        return self.template.noise(inputs, next_keys(self.states), branch_axis=1, **values)
+        return self.noise(inputs, next_keys(self.states), branch_axis=1, **values)
 
     def compute_output_shape(self, input_shape):
         return input_shape

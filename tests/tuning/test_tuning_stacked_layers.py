@@ -10,6 +10,7 @@ import pytest
 from keras import layers
 
 from kreg import datasets
+from kreg import keras_compat
 from kreg import models
 from kreg.tuning import hypermodel as hypermodel_module
 from kreg.tuning import packing
@@ -85,6 +86,8 @@ def assert_branches_compute_alone(branches):
         for k, (branch, column) in enumerate(zip(branches, COLUMNS)):
             alone = numpy(branch(x[:, column], training=training))
             np.testing.assert_allclose(packed[:, k], alone, rtol=1e-5, atol=1e-5)
+    # Nothing stays unbuilt: Keras on PyTorch would re-trace the model at every evaluation.
+    assert [layer.name for layer in keras_compat.flatten_layers(pack.model) if not layer.built] == []
     return pack
 
 

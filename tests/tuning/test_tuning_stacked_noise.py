@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from kreg import keras_compat
 from kreg import layers as kreg_layers
 from kreg.layers.training_noise import TrainingNoise
 from kreg.tuning import stacked_noise
@@ -53,6 +54,9 @@ def assert_branches_as_alone(branches, example_shape, steps=3):
         for step in range(steps):
             alone = keras.ops.convert_to_numpy(branch(x[:, k], training=True))
             np.testing.assert_allclose(packed[step][:, k], alone, rtol=1e-5, atol=1e-6)
+    # Nothing in the pack stays unbuilt (Keras on PyTorch would re-trace it
+    # at every evaluation, and a Ctrl-C landing there is lost).
+    assert [layer.name for layer in keras_compat.flatten_layers(pack.model) if not layer.built] == []
     # The pack's seed states went back to the branches, counters moved on.
     pack.trained_branches()
     return packed

@@ -18,6 +18,8 @@ import os
 import signal
 import sys
 
+from kreg import keras_compat
+
 
 # The options of `kreg tune`, declared once: the parser, the Study arguments and
 # the command lines of a distributed study are all made from this table.
@@ -41,10 +43,6 @@ TUNE_OPTIONS = (
     ("--label", "label", dict(help="csv: the label column, by name or number (default: the last)")),
     ("--quiet", "quiet", dict(action="store_true", help="no progress lines")),
 )
-
-
-# Commands that train or report studies (Keras Tuner, tf.data, TensorBoard).
-STUDY_COMMANDS = ("study", "tune", "report", "evidence")
 
 
 def _add_options(parser, flags):
@@ -163,7 +161,8 @@ def _save_best(study, out):
         print(f"kreg: no best.keras: {e}", file=sys.stderr)
         return 0
     path = os.path.join(out, "best.keras")
-    model.save(path)
+    with keras_compat.tensorflow_unless_imported():
+        model.save(path)
     order = f", order {config['order']}" if config["order"] else ""
     print(f"Best model: {path} (norm {config['norm']}{order}, rate {config['rate']:g}, trained on train + validation)")
     return 0
@@ -396,8 +395,9 @@ def quiet_backend_import(with_tensorflow=False):
     """Imports Keras, and TensorFlow where it is the backend, without
     TensorFlow's C++ start-up lines (CUDA stubs, CPU features, oneDNN).
 
-    With `with_tensorflow=True` TensorFlow is imported (quietly) on every backend:
-    Keras' data pipeline loads it during training on JAX and PyTorch too.
+    With `with_tensorflow=True` TensorFlow is imported (quietly) on every
+    backend: for `--tensorboard`, whose writer is TensorFlow's. A study on
+    JAX or PyTorch does not load it (`keras_compat.tensorflow_unless_imported`).
 
     TensorFlow writes them before its logging can be configured, so they
     cannot be filtered: stderr is silenced while TensorFlow loads. Later C++
@@ -426,7 +426,7 @@ def main(argv=None):
         return 2
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        quiet_backend_import(with_tensorflow=args.command in STUDY_COMMANDS)
+        quiet_backend_import(with_tensorflow=getattr(args, "tensorboard", False))
         return args.handler(args) or 0
     except KeyboardInterrupt as e:  # before or after a study: nothing to keep
         print("interrupted", file=sys.stderr)

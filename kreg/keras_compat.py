@@ -11,6 +11,7 @@ Checked against keras 3.15.1.
 """
 
 import contextlib
+import sys
 
 
 def is_functional(model):
@@ -99,6 +100,36 @@ def build_at_init(layer):
         layer: the `keras.Layer` being constructed.
     """
     layer._build_at_init()
+
+
+@contextlib.contextmanager
+def tensorflow_unless_imported():
+    """While TensorFlow is not imported, Keras sees it as not installed.
+
+    On every backend Keras looks for TensorFlow wherever TensorFlow types
+    might turn up: serialization (`get_config`, `save`) asks whether an
+    object is a `tf.TensorShape`, and `keras.utils.set_random_seed` seeds
+    TensorFlow too. Each time the lazy module imports TensorFlow (seconds)
+    when it is installed. Before TensorFlow is imported no object can be of
+    its types and it has no random state to seed, so on JAX and PyTorch this
+    skips the import and changes nothing else. A no-op once TensorFlow is
+    imported (its backend, or a user's own import).
+
+    Private name: `keras.src.utils.module_utils.tensorflow`, a `LazyModule`
+    with `module` (None until imported) and the cached answer `_available`.
+    Checked since keras 3.15.1.
+    """
+    from keras.src.utils import module_utils
+
+    lazy = module_utils.tensorflow
+    if lazy.module is not None or "tensorflow" in sys.modules:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
 
 
 @contextlib.contextmanager

@@ -53,3 +53,32 @@ def test_kreg_errors_still_reach_stderr(tmp_path):
     done = run(["-m", "kreg.cli", "tune", "mlp", "digitz"], tmp_path)
     assert done.returncode == 2
     assert done.stderr.startswith("kreg: error: Unknown dataset 'digitz'")
+
+
+STUDY_WITHOUT_TENSORFLOW = """
+import sys
+import keras
+from kreg import cli
+code = cli.main(sys.argv[1:])
+print("tensorflow imported:", "tensorflow" in sys.modules)
+from kreg import layers
+model = keras.saving.load_model("study/best.keras", safe_mode=True)
+print("best model:", [layer.__class__.__name__ for layer in model.layers][-2:])
+sys.exit(code)
+"""
+
+
+def test_a_study_on_jax_or_torch_never_imports_tensorflow(tmp_path):
+    import keras
+
+    # The backend under test, or JAX when that is TensorFlow.
+    backend = "jax" if keras.backend.backend() == "tensorflow" else keras.backend.backend()
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    argv = ["tune", "mlp", "wine", "--rates", "0", "0.5", "--seeds", "1", "--epochs", "1", "--quiet", "--out", "study"]
+    done = run(["-W", "ignore", "-c", STUDY_WITHOUT_TENSORFLOW, *argv], tmp_path, dict(env, KERAS_BACKEND=backend))
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Serialization and set_random_seed would each import it (seconds).
+    assert "tensorflow imported: False" in done.stdout
+    # best.keras, saved without it, loads with safe_mode.
+    assert "best model: ['DenseBlock', 'Dense']" in done.stdout
+    assert done.stderr == ""

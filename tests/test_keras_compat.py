@@ -186,3 +186,34 @@ def test_attach_softmax_logits_is_read_back_where_tensors_take_attributes():
         assert in_a_step(attached, logits) is None
     else:
         assert in_a_step(attached, logits) is True
+
+
+UNLESS_IMPORTED = """
+import sys
+import keras
+from keras.src.utils import module_utils
+from kreg import keras_compat
+with keras_compat.tensorflow_unless_imported():
+    keras.layers.Dense(2).get_config()
+    keras.utils.set_random_seed(1)
+    print("inside:", "tensorflow" in sys.modules)
+print("after:", module_utils.tensorflow.available, "tensorflow" in sys.modules)
+"""
+
+
+def test_tensorflow_unless_imported_skips_keras_lookups_and_restores_them(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", UNLESS_IMPORTED], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, KERAS_BACKEND="jax"), timeout=300)
+    # Inside, get_config and set_random_seed left TensorFlow unimported; after
+    # it Keras' lazy module finds (and imports) TensorFlow as before.
+    assert done.stdout.split() == ["inside:", "False", "after:", "True", "True"], done.stderr[-2000:]
+    # Where TensorFlow is imported already (as here on TensorFlow) it changes nothing.
+    import tensorflow  # noqa: F401
+    from keras.src.utils import module_utils
+
+    with keras_compat.tensorflow_unless_imported():
+        assert module_utils.tensorflow.available

@@ -18,6 +18,7 @@ import json
 import os
 
 from kreg import checks
+from kreg import keras_compat
 from kreg.tuning import checkpoints
 from kreg.tuning import directory as directory_module
 from kreg.tuning import distributed
@@ -92,7 +93,8 @@ def _model_identity(name, model):
         with open(os.fspath(name), "rb") as f:
             return f"{os.path.abspath(os.fspath(name))} (sha256 {_digest([f.read()])})"
     if isinstance(model, keras.Model):
-        config = json.dumps(model.get_config(), sort_keys=True, default=str).encode()
+        with keras_compat.tensorflow_unless_imported():
+            config = json.dumps(model.get_config(), sort_keys=True, default=str).encode()
         return f"keras.Model {model.name!r} (config sha256 {_digest([config])})"
     return f"{getattr(model, '__module__', '?')}.{getattr(model, '__qualname__', type(model).__name__)}"
 
@@ -433,7 +435,8 @@ class Study:
             progress.update(row)
             return row
 
-        self._executor(role, recorded, progress).run(todo, record)
+        with keras_compat.tensorflow_unless_imported():
+            self._executor(role, recorded, progress).run(todo, record)
 
     def best(self, metric=schema.DEFAULT_METRIC):
         """The best configuration recorded so far, by the mean over seeds.
@@ -500,9 +503,10 @@ class Study:
         checks.check_rate("config['rate']", config.get("rate"))
         epochs = self.epochs if epochs is None else checks.check_positive_int("epochs", epochs)
         keras.backend.clear_session()
-        model = self.hypermodel.build_model(config)
-        model.compile(**self.hypermodel.compile_kwargs(model))
-        x = np.concatenate([self.data.x_train, self.data.x_val])
-        y = np.concatenate([self.data.y_train, self.data.y_val])
-        training.seeded_fit(model, config["seed"], x, y, None, epochs, self.batch_size)
+        with keras_compat.tensorflow_unless_imported():
+            model = self.hypermodel.build_model(config)
+            model.compile(**self.hypermodel.compile_kwargs(model))
+            x = np.concatenate([self.data.x_train, self.data.x_val])
+            y = np.concatenate([self.data.y_train, self.data.y_val])
+            training.seeded_fit(model, config["seed"], x, y, None, epochs, self.batch_size)
         return model

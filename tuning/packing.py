@@ -48,8 +48,10 @@ import keras
 import numpy as np
 
 from kreg import checks
+from kreg import keras_compat
 from kreg.tuning import checkpoints
 from kreg.tuning import schema
+from kreg.tuning import stacked_layers
 from kreg.tuning import stacking
 from kreg.tuning import training
 
@@ -368,7 +370,7 @@ class PackTrainer:
         metrics = [BranchMean(loss, k, name="branch_loss")]
         if accuracy is not None:
             metrics.append(BranchMean(accuracy, k, name="branch_accuracy"))
-        pack.model.compile(optimizer=optimizer, loss=SummedLoss(loss), metrics=metrics)
+        pack.model.compile(optimizer=optimizer, loss=SummedLoss(loss), metrics=metrics, jit_compile=jit_compile(pack.model))
         pack.model.optimizer.build(pack.model.trainable_variables)
         self.compiled += 1
         if key is not None:
@@ -440,6 +442,46 @@ class PackTrainer:
         test_loss = test["branch_loss"][branch]
         test_accuracy = test["branch_accuracy"][branch] if "branch_accuracy" in test else None
         return schema.Outcome("completed", training.measurements(history, test_loss, test_accuracy, wall_time))
+
+
+# Layers that XLA runs slower than TensorFlow does on CPU (oneDNN convolutions).
+CONVOLUTIONS = (
+    stacked_layers.StackedConv,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+)
+
+
+def jit_compile(model):
+    """`compile`'s `jit_compile` for a pack model: XLA on TensorFlow too,
+    where it is faster and changes nothing.
+
+    On TensorFlow, Keras' "auto" leaves XLA off on a CPU-only machine; yet a
+    pack of dense branches (many small ops over K branches) trains about
+    twice as fast under XLA on CPU, with the same results. A pack with
+    convolutions trains slower under XLA (2.6x on the convnet benchmark), so
+    it stays off there (`benchmarks/study.py`). It also stays off where a
+    run alone would differ: a layer that draws from `keras.random` per
+    branch (its seed state is a variable but no weight; TensorFlow's random
+    ops draw other numbers under XLA), or a layer that says it cannot be
+    compiled (`supports_jit`). "auto" (Keras' choice) on the other backends.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
+    weights = {id(weight) for weight in model.weights}
+    draws_keras_random = any(id(variable) not in weights for variable in model.variables)
+    layers = keras_compat.flatten_layers(model)
+    convolves = any(isinstance(layer, CONVOLUTIONS) for layer in layers)
+    compilable = all(layer.supports_jit for layer in layers)
+    return compilable and not convolves and not draws_keras_random
 
 
 def _settings_key(settings):

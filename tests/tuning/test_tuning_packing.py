@@ -242,3 +242,19 @@ def test_a_pack_refuses_unpackable_models(data):
     trainer = packing.PackTrainer(make_hypermodel(data, model=regularized, model_kwargs={}), data, EPOCHS, BATCH_SIZE)
     with pytest.raises(packing.NotPackableError, match=r"adds losses of its own"):
         trainer.run([dict(norm="none", order=None, rate=0.0, seed=0)])
+
+
+def test_packs_compile_with_xla_on_tensorflow_unless_a_branch_draws_keras_random(data):
+    from kreg.tuning import stacking
+
+    def pack_of(hypermodel):
+        configs = [dict(norm="none", order=None, rate=r, seed=0) for r in (0.0, 0.5)]
+        return stacking.pack_model([hypermodel.build_model(c) for c in configs], [0, 0], num_seeds=1).model
+
+    zoo = pack_of(make_hypermodel(data, model_kwargs={"width": 8, "depth": 1}))
+    residual = pack_of(make_hypermodel(data, model=residual_builder, model_kwargs={}))
+    # XLA is "auto" (Keras' choice) on JAX and PyTorch; on TensorFlow it is on
+    # when every branch layer is stacked (kreg's keyed dropout), off when
+    # Keras' own Dropout draws per branch, whose draws XLA would change.
+    expected = {"tensorflow": (True, False)}.get(keras.backend.backend(), ("auto", "auto"))
+    assert (packing.jit_compile(zoo), packing.jit_compile(residual)) == expected

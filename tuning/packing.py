@@ -465,10 +465,10 @@ def jit_compile(model):
     where it is faster and changes nothing.
 
     On TensorFlow, Keras' "auto" leaves XLA off on a CPU-only machine; yet a
-    pack of dense branches (many small ops over K branches) trains about
-    twice as fast under XLA on CPU, with the same results. A pack with
-    convolutions trains slower under XLA (2.6x on the convnet benchmark), so
-    it stays off there (`benchmarks/study.py`). It also stays off where a
+    pack of dense branches (many small ops over K branches) trains faster
+    under XLA on CPU (the default study 1.2-1.3x), with the same results. A
+    pack with convolutions trains slower under XLA (the convnet benchmark
+    2.5x), so it stays off there (`benchmarks/study.py`). It also stays off where a
     run alone would differ: a layer that draws from `keras.random` per
     branch (its seed state is a variable but no weight; TensorFlow's random
     ops draw other numbers under XLA), or a layer that says it cannot be

@@ -411,18 +411,21 @@ class PackTrainer:
         if path:
             saver = checkpoints.Saver(path, done, history, self.on_save)
             callbacks.append(saver)
-        batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs, start_epoch=done)
-        fitted = pack.model.fit(
-            ((x, y[:, columns]) for x, y in batches),
-            steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
-            shuffle=False,  # the batches come in their order
-            validation_data=EvaluationBatches(data.x_val, data.y_val, len(seeds), k),
-            initial_epoch=done,
-            epochs=self.epochs,
-            verbose=0,
-            callbacks=callbacks,
-        ).history
-        history = saver.history if saver else fitted
+        # A pack saved after its last epoch (stopped before its rows were
+        # recorded) has nothing left to train: its history is restored.
+        if done < self.epochs:
+            batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs, start_epoch=done)
+            fitted = pack.model.fit(
+                ((x, y[:, columns]) for x, y in batches),
+                steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
+                shuffle=False,  # the batches come in their order
+                validation_data=EvaluationBatches(data.x_val, data.y_val, len(seeds), k),
+                initial_epoch=done,
+                epochs=self.epochs,
+                verbose=0,
+                callbacks=callbacks,
+            ).history
+            history = saver.history if saver else fitted
         test = pack.model.evaluate(EvaluationBatches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
         wall_time = (time.perf_counter() - start) / k
         outcomes = [(config, self._outcome(branch_history(history, b), test, b, wall_time)) for b, config in enumerate(configs)]

@@ -167,3 +167,32 @@ def test_a_study_killed_mid_pack_resumes_from_its_checkpoint_with_the_uninterrup
             if name != "wall_time":
                 assert a[name] == pytest.approx(b[name], abs=1e-6), (name, a, b)
     assert os.listdir(killed / "packs") == []
+
+
+def test_a_pack_saved_after_its_last_epoch_but_not_recorded_resumes_without_training(tmp_path, monkeypatch):
+    from kreg.tuning import ledger
+
+    settings = dict(model="mlp", dataset="wine", rates=(0.0, 0.5), seeds=1, epochs=2, model_kwargs={"width": 8, "depth": 1}, quiet=True)
+    stopped = tmp_path / "stopped"
+    real_record = ledger.record_run
+
+    def stop(*args, **kwargs):  # the process dies after the pack's last save, before its first row
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ledger, "record_run", stop)
+    with pytest.raises(KeyboardInterrupt):
+        tuning.Study(directory=str(stopped), **settings).run()
+    assert tuning.results(str(stopped)) == [] and len(os.listdir(stopped / "packs")) == 1
+    monkeypatch.setattr(ledger, "record_run", real_record)
+    fits = []
+    monkeypatch.setattr(keras.Model, "fit", lambda *args, **kwargs: fits.append(1))
+    resumed = tuning.Study(directory=str(stopped), **settings).run()
+    assert fits == []  # nothing trained again
+    monkeypatch.undo()
+    uninterrupted = tuning.Study(directory=str(tmp_path / "whole"), **settings).run()
+    assert [r["key"] for r in resumed] == [r["key"] for r in uninterrupted]
+    for a, b in zip(resumed, uninterrupted):
+        for name in schema.MEASURED_COLUMNS:
+            if name != "wall_time":
+                assert a[name] == pytest.approx(b[name], abs=1e-6), (name, a, b)
+    assert os.listdir(stopped / "packs") == []

@@ -471,11 +471,11 @@ def jit_compile(model):
     pack of dense branches (many small ops over K branches) trains faster
     under XLA on CPU (the default study 1.2-1.3x), with the same results. A
     pack with convolutions trains slower under XLA (the convnet benchmark
-    2.5x), so it stays off there (`benchmarks/study.py`). It also stays off where a
-    run alone would differ: a layer that draws from `keras.random` per
-    branch (its seed state is a variable but no weight; TensorFlow's random
-    ops draw other numbers under XLA), or a layer that says it cannot be
-    compiled (`supports_jit`). "auto" (Keras' choice) on the other backends.
+    2.5x), so it stays off there (`benchmarks/study.py`). It also stays off
+    where a run alone would differ: a layer that draws from `keras.random`
+    per branch (its seed state is a variable but no weight; TensorFlow's
+    random ops draw other numbers under XLA), or a layer that says it cannot
+    be compiled (`supports_jit`). "auto" (Keras' choice) elsewhere.
     """
     if keras.backend.backend() != "tensorflow":
         return "auto"

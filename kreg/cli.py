@@ -15,9 +15,9 @@ import argparse
 import contextlib
 import importlib.util
 import os
-import signal
 import sys
 
+from kreg import interrupts
 from kreg import keras_compat
 
 
@@ -138,7 +138,7 @@ def _run_study(settings, out):
     try:
         rows = study.run()
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
-        return _interrupted(study, out, 143 if isinstance(e, Terminated) else 130)
+        return _interrupted(study, out, 143 if isinstance(e, interrupts.Terminated) else 130)
     except tuning.StudyConflictError as e:
         return _fail(e, 2)
     except OSError as e:  # a full disk, a read-only directory: the message names the path
@@ -166,14 +166,6 @@ def _save_best(study, out):
     order = f", order {config['order']}" if config["order"] else ""
     print(f"Best model: {path} (norm {config['norm']}{order}, rate {config['rate']:g}, trained on train + validation)")
     return 0
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so that a study stops as on Ctrl-C."""
-
-
-def _terminate(signum, frame):
-    raise Terminated()
 
 
 def _interrupted(study, out, code):
@@ -424,13 +416,13 @@ def main(argv=None):
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupts.install()
     try:
         quiet_backend_import(with_tensorflow=getattr(args, "tensorboard", False))
         return args.handler(args) or 0
     except KeyboardInterrupt as e:  # before or after a study: nothing to keep
         print("interrupted", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
+        return 143 if isinstance(e, interrupts.Terminated) else 130
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ import keras
 import numpy as np
 
 from kreg import checks
+from kreg import interrupts
 from kreg import keras_compat
 from kreg.tuning import checkpoints
 from kreg.tuning import schema
@@ -415,16 +416,17 @@ class PackTrainer:
         # recorded) has nothing left to train: its history is restored.
         if done < self.epochs:
             batches = training.training_batches(data.x_train, data.y_train, seeds, self.batch_size, self.epochs, start_epoch=done)
-            fitted = pack.model.fit(
-                ((x, y[:, columns]) for x, y in batches),
-                steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
-                shuffle=False,  # the batches come in their order
-                validation_data=EvaluationBatches(data.x_val, data.y_val, len(seeds), k),
-                initial_epoch=done,
-                epochs=self.epochs,
-                verbose=0,
-                callbacks=callbacks,
-            ).history
+            with interrupts.deferred():  # Ctrl-C stops the pack between batches
+                fitted = pack.model.fit(
+                    ((x, y[:, columns]) for x, y in batches),
+                    steps_per_epoch=training.steps_per_epoch(len(data.x_train), self.batch_size),
+                    shuffle=False,  # the batches come in their order
+                    validation_data=EvaluationBatches(data.x_val, data.y_val, len(seeds), k),
+                    initial_epoch=done,
+                    epochs=self.epochs,
+                    verbose=0,
+                    callbacks=[*callbacks, StopOnSignal()],
+                ).history
             history = saver.history if saver else fitted
         test = pack.model.evaluate(EvaluationBatches(data.x_test, data.y_test, len(seeds), k), verbose=0, return_dict=True)
         wall_time = (time.perf_counter() - start) / k
@@ -495,6 +497,17 @@ def _settings_key(settings):
     other = {name: value for name, value in settings.items() if name != "optimizer"}
     described = [type(optimizer).__name__, config, keras.saving.serialize_keras_object(other)]
     return json.dumps(described, sort_keys=True, default=str)
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Raises a signal noted while training (`kreg.interrupts.deferred`)
+    before the next batch, training or validation."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        interrupts.check()
+
+    def on_test_batch_begin(self, batch, logs=None):
+        interrupts.check()
 
 
 class EpochProgress(keras.callbacks.Callback):

@@ -24,11 +24,11 @@ def wait_for_rows(directory, process, count, timeout=120):
         time.sleep(0.05)
     raise AssertionError(f"no {count} rows after {timeout}s")
 
-def kill_after_first_row(directory):
-    """Starts the tiny study in a real process and SIGKILLs it once a row exists."""
+def kill_after_rows(directory, count=1):
+    """Starts the tiny study in a real process and SIGKILLs it once `count` rows exist."""
     process = start_study(directory, TINY_STUDY)
     try:
-        wait_for_rows(directory, process, 1)
+        wait_for_rows(directory, process, count)
         process.send_signal(signal.SIGKILL)
     finally:
         process.wait(timeout=60)
@@ -37,7 +37,7 @@ def kill_after_first_row(directory):
 
 def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
     directory = str(tmp_path / "study")
-    kill_after_first_row(directory)
+    kill_after_rows(directory)
     before = {row["key"]: row for row in tuning.results(directory)}
     # 2 rates x 2 seeds, without BN and with BN (one order): 8 runs in all.
     assert 1 <= len(before) < 8
@@ -55,7 +55,7 @@ def test_a_study_killed_with_sigkill_resumes_without_rerunning(tmp_path):
 
 def test_a_killed_study_with_lost_and_corrupt_state_resumes_and_names_it(tmp_path):
     directory = str(tmp_path / "study")
-    kill_after_first_row(directory)
+    kill_after_rows(directory, 2)  # one row to cut, at least one intact: still a study
     runs = tmp_path / "study" / "runs"
     before = {row["key"]: row for row in tuning.results(directory)}
     # What a bad disk and a killed writer leave: a lock file (its holder is

@@ -146,6 +146,15 @@ def test_a_full_disk_during_a_pack_is_one_line_naming_the_file_and_the_rerun_fin
     assert len(tuning.results(str(out))) == 6
 
 
+def assert_same_rows(resumed, uninterrupted):
+    """The resumed study's rows are the uninterrupted one's, wall times aside."""
+    assert [r["key"] for r in resumed] == [r["key"] for r in uninterrupted]
+    for a, b in zip(resumed, uninterrupted):
+        for name in schema.MEASURED_COLUMNS:
+            if name != "wall_time":
+                assert a[name] == pytest.approx(b[name], abs=1e-6), (name, a, b)
+
+
 def test_a_study_killed_mid_pack_resumes_from_its_checkpoint_with_the_uninterrupted_rows(tmp_path):
     from study_process import start_study
 
@@ -161,11 +170,7 @@ def test_a_study_killed_mid_pack_resumes_from_its_checkpoint_with_the_uninterrup
     assert tuning.results(str(killed)) == []  # the pack was cut: no row yet, a checkpoint on disk
     resumed = tuning.Study(directory=str(killed), **settings).run()
     uninterrupted = tuning.Study(directory=str(tmp_path / "whole"), **settings).run()
-    assert [r["key"] for r in resumed] == [r["key"] for r in uninterrupted]
-    for a, b in zip(resumed, uninterrupted):
-        for name in schema.MEASURED_COLUMNS:
-            if name != "wall_time":
-                assert a[name] == pytest.approx(b[name], abs=1e-6), (name, a, b)
+    assert_same_rows(resumed, uninterrupted)
     assert os.listdir(killed / "packs") == []
 
 
@@ -190,9 +195,5 @@ def test_a_pack_saved_after_its_last_epoch_but_not_recorded_resumes_without_trai
     assert fits == []  # nothing trained again
     monkeypatch.undo()
     uninterrupted = tuning.Study(directory=str(tmp_path / "whole"), **settings).run()
-    assert [r["key"] for r in resumed] == [r["key"] for r in uninterrupted]
-    for a, b in zip(resumed, uninterrupted):
-        for name in schema.MEASURED_COLUMNS:
-            if name != "wall_time":
-                assert a[name] == pytest.approx(b[name], abs=1e-6), (name, a, b)
+    assert_same_rows(resumed, uninterrupted)
     assert os.listdir(stopped / "packs") == []

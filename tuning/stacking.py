@@ -34,6 +34,7 @@ becomes NaN leaves the others untouched.
 """
 
 import keras
+import numpy as np
 from keras import layers
 from keras import ops
 
@@ -251,9 +252,8 @@ class Pack:
                     self._copies.extend((a, b) for a, b in zip(own.variables, source.variables) if a is not b)
             else:
                 self._pairs.extend(layer.pairs(sources))
-        for stacked, values in self._pairs:
-            values = [v.value if isinstance(v, keras.Variable) else v for v in values]
-            stacked.assign(ops.cast(ops.stack(values), stacked.dtype))
+        for stacked, values in self._pairs:  # stacked in numpy: no backend op to compile per shape
+            stacked.assign(np.stack([ops.convert_to_numpy(v) for v in values]).astype(stacked.dtype))
         for own, source in self._copies:
             own.assign(source)
 

@@ -16,8 +16,9 @@ the test split. The ways (`--ways`, default all):
   exit: `benchmarks/study_process.py --mode packed` (imports kreg, runs the
   packed study, exits) against `benchmarks/jax_reference.py` (a pure-JAX
   program of the same grid: one jitted train step, `jax.vmap` over the
-  stacked runs; no Keras). Goal: the packed process within 1.5x of the JAX
-  one, whatever the Keras backend;
+  stacked runs; no Keras), run in turn for `--repeats` rounds and compared
+  by their medians. Goal: the packed process within 1.5x of the JAX one,
+  whatever the Keras backend;
 - `convnet-sequential` and `convnet-packed`: a convnet study
   (`kreg.models.create("convnet")` on digits as 8x8x1 images, a smaller
   grid: `--conv-rates --conv-seeds --conv-epochs`, the same `--orders`;
@@ -47,7 +48,7 @@ most); `--ways` picks some, `--seeds 1 --epochs 2 --conv-seeds 1
 
     KERAS_BACKEND=tensorflow .venv/bin/python benchmarks/study.py
     KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py
-    KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py --ways packed-process jax phases
+    KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py --ways packed-process jax phases --repeats 5
     KERAS_BACKEND=jax .venv/bin/python benchmarks/study.py --ways convnet-sequential convnet-packed
     KERAS_BACKEND=tensorflow .venv/bin/python benchmarks/study.py --seeds 1 --epochs 2 --conv-seeds 1 --conv-epochs 2
 """
@@ -57,6 +58,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+PROCESS_WAYS = ("packed-process", "jax")  # timed from outside: interleaved over --repeats rounds
 IN_PROCESS_WAYS = ("sequential", "plain", "packed", "convnet-sequential", "convnet-packed")
 WAYS = ("sequential", "plain", "packed", "packed-process", "jax", "convnet-sequential", "convnet-packed", "phases")
 GOALS = {
@@ -97,8 +100,11 @@ def parse_args(argv=None):
     conv.add_argument("--conv-seeds", type=int, default=CONV_SEEDS, help="seeds per configuration (default: 2)")
     conv.add_argument("--conv-epochs", type=int, default=CONV_EPOCHS, help="epochs per run (default: 3)")
     parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS), metavar="WAY", help=f"the ways to run, in this order: {' '.join(WAYS)} (default: all)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of the whole-process ways packed-process and jax, run in turn; their medians are compared (default: 1)")
     parser.add_argument("--only", choices=IN_PROCESS_WAYS, help="internal: run one way in this process and print its figures as JSON")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     # The defaults are the default `kreg study`'s, asked of kreg (after
     # parsing, so that `--help` loads no Keras).
     from kreg.tuning import space
@@ -260,6 +266,23 @@ def run_way(way, args):
     return figures
 
 
+def run_interleaved(ways, args):
+    """Runs the whole-process `ways` in turn, `args.repeats` rounds; for each
+    way, the figures of its median round (the lower median), with every
+    round's `process_seconds` as `rounds`."""
+    rounds = {way: [] for way in ways}
+    for index in range(args.repeats):
+        for way in ways:
+            print(f"[{way}] round {index + 1}/{args.repeats} ...", file=sys.stderr, flush=True)
+            rounds[way].append(run_way(way, args))
+    results = {}
+    for way, runs in rounds.items():
+        seconds = [run["process_seconds"] for run in runs]
+        median = statistics.median_low(seconds)
+        results[way] = dict(next(run for run in runs if run["process_seconds"] == median), rounds=seconds)
+    return results
+
+
 def matmul_peak(n=2048, repeats=5):
     """The machine's float32 matmul rate (FLOP/s): best of `repeats` numpy n x n matmuls."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
@@ -332,7 +355,11 @@ def print_jax(results, args):
         )
     if "jax" in results and "packed-process" in results:
         ratio = results["packed-process"]["process_seconds"] / results["jax"]["process_seconds"]
+        rounds = len(results["jax"]["rounds"])
         print(f"  whole processes: kreg packed / pure JAX vmap {ratio:7.2f}   (goal: <= {GOALS['jax']:.1f}: {verdict(ratio <= GOALS['jax'])})")
+        if rounds > 1:
+            pairs = zip(results["packed-process"]["rounds"], results["jax"]["rounds"])
+            print(f"  medians of {rounds} interleaved rounds; round by round: " + ", ".join(f"{a:.2f}/{b:.2f} s = {a / b:.2f}" for a, b in pairs))
 
 
 def print_convnet(results, args):
@@ -392,6 +419,11 @@ def main():
         return
     results = {}
     for way in [w for w in WAYS if w in args.ways]:
+        if way in results:
+            continue
+        if way in PROCESS_WAYS:
+            results.update(run_interleaved([w for w in PROCESS_WAYS if w in args.ways], args))
+            continue
         print(f"[{way}] ...", file=sys.stderr, flush=True)
         results[way] = run_way(way, args)
     backend = next((r["backend"] for r in results.values() if "backend" in r), os.environ.get("KERAS_BACKEND", "tensorflow"))

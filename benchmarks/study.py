@@ -23,7 +23,8 @@ the test split. The ways (`--ways`, default all):
   (`kreg.models.create("convnet")` on digits as 8x8x1 images, a smaller
   grid: `--conv-rates --conv-seeds --conv-epochs`, the same `--orders`;
   default 3 rates x 3 settings x 2 seeds = 18 runs of 3 epochs), run by run
-  against packed (goal: packed >= 5x faster);
+  against packed (goal: packed >= 5x faster); `--conv-max-pack` caps the
+  packs (9: one pack per seed, the second reusing the first's compiled model);
 - `phases`: the `kreg study` command itself in one process
   (`benchmarks/study_process.py --mode kreg-study`; `kreg tune mlp digits`
   with the grid's options when it is not the default), split into phases:
@@ -99,12 +100,15 @@ def parse_args(argv=None):
     conv.add_argument("--conv-rates", type=float, nargs="+", default=list(CONV_RATES), help="dropout rates (default: 0 0.2 0.4)")
     conv.add_argument("--conv-seeds", type=int, default=CONV_SEEDS, help="seeds per configuration (default: 2)")
     conv.add_argument("--conv-epochs", type=int, default=CONV_EPOCHS, help="epochs per run (default: 3)")
+    conv.add_argument("--conv-max-pack", type=int, help="convnet-packed: the most runs of one pack (default: kreg's)")
     parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS), metavar="WAY", help=f"the ways to run, in this order: {' '.join(WAYS)} (default: all)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of the whole-process ways packed-process and jax, run in turn; their medians are compared (default: 1)")
     parser.add_argument("--only", choices=IN_PROCESS_WAYS, help="internal: run one way in this process and print its figures as JSON")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
+    if args.conv_max_pack is not None and args.conv_max_pack < 1:
+        parser.error(f"--conv-max-pack must be at least 1, got {args.conv_max_pack}")
     # The defaults are the default `kreg study`'s, asked of kreg (after
     # parsing, so that `--help` loads no Keras).
     from kreg.tuning import space
@@ -135,7 +139,8 @@ def grid_argv(args):
 
 
 def conv_argv(args):
-    return ["--conv-rates", *(f"{r:g}" for r in args.conv_rates), "--conv-seeds", str(args.conv_seeds), "--conv-epochs", str(args.conv_epochs)]
+    argv = ["--conv-rates", *(f"{r:g}" for r in args.conv_rates), "--conv-seeds", str(args.conv_seeds), "--conv-epochs", str(args.conv_epochs)]
+    return argv + (["--conv-max-pack", str(args.conv_max_pack)] if args.conv_max_pack else [])
 
 
 # ----------------------------------------------------------------- in process
@@ -206,6 +211,8 @@ def measure(way, args):
     if convnet:
         assert data.input_shape == (8, 8, 1), data.input_shape
         settings = {"rates": args.conv_rates, "orders": args.orders, "seeds": args.conv_seeds, "epochs": args.conv_epochs, "batch_size": args.batch_size}
+        if args.conv_max_pack and way == "convnet-packed":
+            settings["max_pack"] = args.conv_max_pack
     else:
         settings = {"rates": args.rates, "orders": args.orders, "seeds": args.seeds, "epochs": args.epochs, "batch_size": args.batch_size}
     points = grid_points(settings["rates"], settings["orders"], range(settings["seeds"]))
@@ -371,10 +378,11 @@ def print_convnet(results, args):
         f"convnet on digits images (8x8x1): {first['runs']} runs of {args.conv_epochs} epochs "
         f"(rates {' '.join(f'{r:g}' for r in args.conv_rates)}, {args.conv_seeds} seeds), each way in its own process, timed after a warm-up"
     )
-    for way, label in (("convnet-sequential", "sequential Keras Tuner trials"), ("convnet-packed", "packed study")):
+    packed = "packed study" if not args.conv_max_pack else f"packed study, packs of at most {args.conv_max_pack}"
+    for way, label in (("convnet-sequential", "sequential Keras Tuner trials"), ("convnet-packed", packed)):
         if way in results:
             r = results[way]
-            print(f"  {label:30s} {r['seconds']:8.1f} s  ({r['seconds'] / r['runs']:.3f} s/run, peak resident memory {r['peak_rss_mib']:.0f} MiB)")
+            print(f"  {label:34s} {r['seconds']:8.1f} s  ({r['seconds'] / r['runs']:.3f} s/run, peak resident memory {r['peak_rss_mib']:.0f} MiB)")
     if len(ways) == 2:
         speedup = results["convnet-sequential"]["seconds"] / results["convnet-packed"]["seconds"]
         print(f"  speedup: packed vs sequential Keras Tuner  {speedup:7.2f}x  (goal: >= {GOALS['convnet']:.0f}x: {verdict(speedup >= GOALS['convnet'])})")

@@ -219,10 +219,11 @@ class StackedConv(layers.Layer):
     branch k's slice is convolved with branch k's kernel by
     `keras.ops.conv`, the very op of its layer alone, and the bias and the
     activation apply once to the whole stack. So K convolutions, not one:
-    on CPU each single-op form measured slower in a pack's train step (a
-    grouped convolution, the branches as groups, which TensorFlow and JAX
-    both run through XLA's slow grouped path: 7x to 18x; one batched matmul
-    of im2col patches: 1.6x to 4x).
+    on CPU each single-op form trains slower (`benchmarks/stacked_conv.py`:
+    a grouped convolution, the branches as groups, 34x to 39x a step; a
+    loop over the branches 8x to 17x; im2col patches and one batched
+    matmul 1.4x to 1.5x, and 2.5x to 3x an epoch in a pack), though each
+    compiles faster.
 
     Args:
         filters: output channels of every branch.

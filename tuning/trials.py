@@ -19,16 +19,46 @@ from kreg.tuning import oracles
 from kreg.tuning import packing
 from kreg.tuning import training
 
+# The fewest seconds between two heartbeats within an epoch (`Heartbeat`).
+BEAT_INTERVAL = 1.0
+
 
 class Heartbeat(keras.callbacks.Callback):
-    """Calls `beat(epoch)` after every epoch (a sign of life for the chief)."""
+    """Calls `beat(epoch)`, a sign of life for the chief: when training
+    starts, after every epoch, and before a batch when `interval` seconds
+    have passed since the last beat, so that an epoch longer than the
+    chief's `trial_timeout` (or a long first step, while it compiles) does
+    not pass for a dead worker.
 
-    def __init__(self, beat):
+    Args:
+        beat: `beat(epoch)`, the epoch (from 0) under way or just ended.
+        interval: the fewest seconds between two beats within an epoch.
+    """
+
+    def __init__(self, beat, interval=BEAT_INTERVAL):
         super().__init__()
         self.beat = beat
+        self.interval = interval
+        self.epoch = 0
+        self.last = time.monotonic()
+
+    def _beat(self):
+        self.last = time.monotonic()
+        self.beat(self.epoch)
+
+    def on_train_begin(self, logs=None):
+        self._beat()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    # A batch-begin hook: a batch-end hook would stop Keras' asynchronous dispatch.
+    def on_train_batch_begin(self, batch, logs=None):
+        if time.monotonic() - self.last >= self.interval:
+            self._beat()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.beat(epoch)
+        self._beat()
 
 
 class StudyTuner(compat.DeclaredSpaceTuner):

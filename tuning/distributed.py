@@ -20,9 +20,12 @@ Bayesian or Hyperband tuner, a builder the chief cannot pack) a trial is one
 run, trained run by run.
 
 Keras Tuner's own chief never exits when a worker dies mid-trial: the trial
-stays "ongoing" forever. kreg's chief (`serve_chief`) supervises instead:
+stays "ongoing" forever. kreg's chief (`serve_chief`) supervises instead,
+and prints each trial it hands out ("worker0 took pack 3 (4 runs)") and
+each it re-queues:
 
-- workers report after every epoch; a trial (run or pack) silent for
+- workers report when training starts, after every epoch and, within an
+  epoch, about once a second; a trial (run or pack) silent for
   `trial_timeout` seconds goes back to the queue and the next free worker
   trains it from the start (the dead worker's id is forgotten; should the
   worker have been only slow, the first of the two to finish is recorded),
@@ -72,6 +75,7 @@ def serve_chief(oracle, trial_timeout, grace=30.0, poll=0.5):
         poll: seconds between two supervision rounds.
     """
     address = f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    oracle.log_handouts = True  # which worker holds what, in the chief's output
     server, servicer = compat.serve(oracle, address)
     over_since = None
     try:

@@ -21,7 +21,10 @@ trial it ends; Keras Tuner scores a pack trial by its first completed run.
 
 `requeue_stale` is the supervision of distributed mode: a trial whose tuner
 gave no sign of life for `trial_timeout` seconds (its worker died) goes back
-to the queue. Tuners send a heartbeat (`HEARTBEAT`) after every epoch.
+to the queue. Tuners send a heartbeat (`HEARTBEAT`) when training starts,
+after every epoch and, within an epoch, about once a second
+(`kreg.tuning.trials.Heartbeat`). A distributed chief also prints each
+trial it hands out (`log_handouts`): "worker0 took pack 3 (4 runs)".
 """
 
 import json
@@ -49,6 +52,12 @@ def pack_of(trial):
     """The configurations of a pack trial, or None for a trial of one run."""
     text = compat.attachment(trial, PACK)
     return None if text is None else json.loads(text)
+
+
+def describe(trial):
+    """"pack ID (N runs)" or "run ID": a trial, for the chief's log."""
+    pack = pack_of(trial)
+    return f"run {trial.trial_id}" if pack is None else f"pack {trial.trial_id} ({len(pack)} runs)"
 
 
 def attach_outcomes(trial, outcomes):
@@ -84,6 +93,7 @@ class LedgerOracle(compat.NoStateFiles):
         self.recorded = {row["key"]: row for row in recorded}
         self.last_seen = {}  # trial_id -> time of the last sign of life
         self.holders = {}  # trial_id -> the tuner the trial was last handed to
+        self.log_handouts = False  # print each trial handed to a tuner (a distributed chief)
         self.verbose = 0  # Keras Tuner's own display; the study shows progress.
 
     @keras_tuner.synchronized
@@ -97,6 +107,8 @@ class LedgerOracle(compat.NoStateFiles):
             if None in rows:
                 self.last_seen[trial.trial_id] = time.monotonic()
                 self.holders[trial.trial_id] = tuner_id
+                if self.log_handouts:
+                    print(f"{tuner_id} took {describe(trial)}", flush=True)
                 return trial
             self._replay(trial, rows)
 
@@ -173,9 +185,7 @@ class LedgerOracle(compat.NoStateFiles):
         requeued = []
         for tuner_id, trial in stale.items():
             requeued.append((tuner_id, compat.requeue(self, tuner_id)))
-            pack = pack_of(trial)
-            held = f"run {trial.trial_id}" if pack is None else f"pack {trial.trial_id} ({len(pack)} runs)"
-            print(f"{tuner_id} held {held} silently for {trial_timeout:g}s: re-queued", flush=True)
+            print(f"{tuner_id} held {describe(trial)} silently for {trial_timeout:g}s: re-queued", flush=True)
         return requeued
 
 

@@ -26,8 +26,8 @@ from kreg.tuning import trials
 
 # The tiny grid with 3 seeds: 12 runs in 3 packs of 4 (a seed's runs each, one
 # layout, so one compiled pack model serves a process's packs), 10 epochs: a
-# pack lasts long enough (seconds) that a worker which has just finished one
-# surely holds the next half a second later.
+# pack lasts long enough (seconds) that a worker the chief has just handed a
+# pack still trains it when the test sees the chief's line.
 SETTINGS = dict(TINY_STUDY, seeds=3, epochs=10, max_pack=4, trial_timeout=10.0, connect_timeout=120.0)
 
 
@@ -41,6 +41,12 @@ def start(tuner_id, port, directory, log):
     env = dict(os.environ, KERASTUNER_TUNER_ID=tuner_id, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
     with open(log, "w") as out:
         return start_study(directory, SETTINGS, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def handed_out(log, worker):
+    """How many packs the chief's log says it handed to `worker`."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sum(line.startswith(f"{worker} took pack ") for line in lines)
 
 
 def rows_by(directory, worker):
@@ -59,18 +65,17 @@ def test_chief_and_two_workers_finish_the_grid_in_packs_when_a_worker_dies(tmp_p
     chief = start("chief", port, directory, tmp_path / "chief.log")
     workers = {name: start(name, port, directory, tmp_path / f"{name}.log") for name in ("worker0", "worker1")}
     try:
-        # The first worker to finish a pack takes another one (the other
-        # worker holds at most one of the two left): kill it while it trains
-        # that one.
+        # The first worker the chief hands a second pack (it has finished
+        # its first): kill it while it trains that one.
         deadline = time.monotonic() + 180
-        while not (finished := [name for name in workers if rows_by(directory, name)]):
-            assert time.monotonic() < deadline, "no worker recorded a run in 180 s"
+        while not (second := [name for name in workers if handed_out(tmp_path / "chief.log", name) >= 2]):
+            assert time.monotonic() < deadline, "no worker took a second pack in 180 s"
             assert chief.poll() is None, (tmp_path / "chief.log").read_text()
             time.sleep(0.05)
-        dead = finished[0]
+        dead = second[0]
         (alive,) = set(workers) - {dead}
-        time.sleep(0.5)
         workers[dead].send_signal(signal.SIGKILL)
+        assert len(rows_by(directory, dead)) == 4  # its first pack, recorded
         # The reference, trained while the chief waits out the dead worker's
         # silence: a local packed study of the same grid.
         reference = {r["key"]: r for r in tuning.Study(directory=str(tmp_path / "local"), **SETTINGS).run()}
@@ -82,8 +87,12 @@ def test_chief_and_two_workers_finish_the_grid_in_packs_when_a_worker_dies(tmp_p
                 process.kill()
                 process.wait()
     assert workers[dead].returncode == -signal.SIGKILL
-    # The chief noticed the pack the dead worker held and re-queued it.
-    assert f"{dead} held pack" in (tmp_path / "chief.log").read_text()
+    # The chief noticed the pack the dead worker held and re-queued it; the
+    # live worker took it.
+    log = (tmp_path / "chief.log").read_text()
+    assert f"{dead} held pack" in log
+    assert handed_out(tmp_path / "chief.log", dead) == 2
+    assert handed_out(tmp_path / "chief.log", alive) == 2
     rows = tuning.results(directory)
     points = [(r["norm"], r["order"], r["rate"], r["seed"]) for r in rows]
     assert len(points) == len(set(points)) == 12

@@ -154,6 +154,16 @@ def test_a_silent_pack_is_requeued_and_a_restarted_worker_gets_its_pack_back(tmp
     assert len(rows) == 4 and {r["worker"] for r in rows} == {"other"}
 
 
+def test_a_chief_logs_each_pack_it_hands_out_and_a_local_oracle_does_not(tmp_path, capsys):
+    _, oracle = make_packed_oracle(str(tmp_path), rates=(0.0, 0.5), seeds=2, norms=(None,))
+    first = oracle.create_trial("worker0")
+    assert capsys.readouterr().out == ""  # a local study's oracle says nothing
+    oracle.log_handouts = True  # as `distributed.serve_chief` sets it
+    second = oracle.create_trial("worker1")
+    assert capsys.readouterr().out == f"worker1 took pack {second.trial_id} (2 runs)\n"
+    assert first.trial_id != second.trial_id
+
+
 def test_a_pack_its_slow_worker_finished_after_all_is_not_trained_again(tmp_path, monkeypatch):
     _, oracle = make_packed_oracle(str(tmp_path), rates=(0.0, 0.5), seeds=1, norms=(None,))
     clock = [100.0]

@@ -27,8 +27,9 @@ class Heartbeat(keras.callbacks.Callback):
     """Calls `beat(epoch)`, a sign of life for the chief: when training
     starts, after every epoch, and before a batch when `interval` seconds
     have passed since the last beat, so that an epoch longer than the
-    chief's `trial_timeout` (or a long first step, while it compiles) does
-    not pass for a dead worker.
+    chief's `trial_timeout` does not pass for a dead worker. (One step
+    beats before it, not during it: a first step that compiles for longer
+    than `trial_timeout` still does.)
 
     Args:
         beat: `beat(epoch)`, the epoch (from 0) under way or just ended.

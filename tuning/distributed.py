@@ -101,7 +101,7 @@ class ChiefExecutor:
         trial_timeout: see `serve_chief`.
         progress: the study's `kreg.tuning.progress.Progress`.
         trainer: a `packing.PackTrainer` to size the packs with (its
-            `branch_memory`), or None to hand out one run per trial.
+            `plan`), or None to hand out one run per trial.
         memory_budget: bytes one pack may use.
         max_pack: the most runs of one pack (and never more than `MAX_PACK`).
     """
@@ -127,12 +127,10 @@ class ChiefExecutor:
         if self.trainer is None or not todo:
             return None
         try:
-            bytes_per_branch = self.trainer.branch_memory(todo[0])
+            return self.trainer.plan(todo, self.memory_budget, min(self.max_pack, MAX_PACK))
         except packing.NotPackableError as e:
             self.progress.say(f"kreg: handing out run by run: packing does not apply: {e}")
             return None
-        size = packing.pack_size(bytes_per_branch, len(todo), self.memory_budget, min(self.max_pack, MAX_PACK))
-        return packing.plan_packs(todo, size)
 
 
 class WorkerExecutor:

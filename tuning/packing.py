@@ -34,8 +34,11 @@ Pack size: the largest K whose estimated memory fits a budget (default
 `DEFAULT_MEMORY_BUDGET`, 4 GiB), capped at `DEFAULT_MAX_PACK` = 128 (the
 105 runs of the default study are one pack). Where every layer stacks
 (kreg's dropouts included, `kreg.tuning.stacked_noise`), the traced step has
-one op per layer whatever K; a layer that runs per branch adds K ops. An
-interrupted pack resumes from its checkpoint; see `pack_size`.
+one op per layer whatever K; a layer that runs per branch adds K ops. On
+JAX, where XLA's compile grows with those ops, a model with convolutions
+trains in the smallest packs that repeat one layout, which compile once
+(`compiles_per_branch`). An interrupted pack resumes from its checkpoint;
+see `pack_size` and `plan_packs`.
 """
 
 import dataclasses
@@ -135,19 +138,29 @@ def pack_size(bytes_per_branch, configurations, memory_budget=DEFAULT_MEMORY_BUD
     return max(1, min(configurations, max_pack, int(memory_budget // bytes_per_branch)))
 
 
-def plan_packs(configs, size):
+def plan_packs(configs, size, smallest=False):
     """Cuts configurations into packs of at most `size`, in their order.
 
-    When every seed has the same number of configurations and a pack can
-    hold all of one seed's, packs hold whole seeds, a near-equal number each:
-    packs of as many seeds share one layout, and so one compiled pack model
-    (`PackTrainer`). Otherwise the packs are near-equal slices (45 runs with
-    `size` 16: 15, 15, 15).
+    Packs of one layout share one compiled pack model (`PackTrainer`), and
+    rates and seeds are values of a pack's variables, not of its layout. So,
+    when every seed has the same number of configurations:
+
+    - if a pack can hold all of one seed's, packs hold whole seeds, a
+      near-equal number each;
+    - else, or with `smallest`, packs hold the runs of one seed at one rate
+      (one run of each architecture: normalization and order), as many
+      rates a pack as fit (one with `smallest`).
+
+    Otherwise the packs are near-equal slices (45 runs with `size` 16: 15,
+    15, 15).
 
     Args:
-        configs: configuration dicts (each with a "seed"), seed by seed as
-            `SearchSpace.configs()` lists them.
+        configs: configuration dicts (each with a "seed" and a "rate"), seed
+            by seed as `SearchSpace.configs()` lists them.
         size: the most configurations of one pack.
+        smallest: the smallest packs that repeat one layout, where a pack's
+            compile grows with its branches and its step does not gain from
+            them (`compiles_per_branch`).
 
     Returns:
         A list of lists of configuration dicts.
@@ -157,15 +170,29 @@ def plan_packs(configs, size):
     >>> runs = [{"rate": r, "seed": s} for s in range(4) for r in (0.0, 0.5)]
     >>> [len(pack) for pack in plan_packs(runs, 5)]
     [4, 4]
+    >>> [[(c["seed"], c["rate"]) for c in pack] for pack in plan_packs(runs[:4], 5, smallest=True)]
+    [[(0, 0.0)], [(0, 0.5)], [(1, 0.0)], [(1, 0.5)]]
     """
-    by_seed = {}
-    for config in configs:
-        by_seed.setdefault(config["seed"], []).append(config)
-    seeds = list(by_seed.values())
+    seeds = list(_groups(configs, "seed").values())
     contiguous = [config for group in seeds for config in group] == list(configs)
-    if contiguous and len({len(group) for group in seeds}) == 1 and len(seeds[0]) <= size:
+    if not contiguous or len({len(group) for group in seeds}) != 1:
+        return _near_equal(list(configs), size)
+    if len(seeds[0]) <= size and not smallest:
         return [[config for group in part for config in group] for part in _near_equal(seeds, size // len(seeds[0]))]
-    return _near_equal(list(configs), size)
+    by_rate = [list(_groups(group, "rate").values()) for group in seeds]
+    lengths = {len(rate) for groups in by_rate for rate in groups}
+    if len(lengths) != 1 or lengths.pop() > size:
+        return _near_equal(list(configs), size)
+    per_pack = 1 if smallest else size // len(by_rate[0][0])
+    return [[config for rate in part for config in rate] for groups in by_rate for part in _near_equal(groups, per_pack)]
+
+
+def _groups(configs, name):
+    """`configs` grouped by their value of `name`, in order of first appearance."""
+    groups = {}
+    for config in configs:
+        groups.setdefault(config[name], []).append(config)
+    return groups
 
 
 def _near_equal(items, size):
@@ -312,7 +339,7 @@ class PackTrainer:
         self.on_save = on_save or (lambda epochs_done: None)
         self.compiled = 0
         self._last = None  # (layout and settings, pack, initial optimizer state)
-        self._built = None  # (config, model) built by `branch_memory`
+        self._built = None  # (config, model) built by `plan`
 
     def build_branch(self, config):
         """The uncompiled model of one configuration, checked packable."""
@@ -332,15 +359,20 @@ class PackTrainer:
                 raise NotPackableError("accuracy is no metric of a regression")
         return optimizer, loss, accuracy
 
-    def branch_memory(self, config):
-        """`branch_memory` of the model of `config`. The model is kept: the
-        next pack takes it rather than build it again."""
-        model = self.build_branch(config)
-        self._built = (config, model)
-        return branch_memory(model, self.batch_size)
+    def plan(self, todo, memory_budget=DEFAULT_MEMORY_BUDGET, max_pack=DEFAULT_MAX_PACK):
+        """`todo` cut into packs (`plan_packs`) of the size `pack_size` gives;
+        the smallest that repeat one layout where `compiles_per_branch`.
+
+        Raises:
+            NotPackableError: the builder's models cannot be packed.
+        """
+        model = self.build_branch(todo[0])
+        self._built = (todo[0], model)
+        size = pack_size(branch_memory(model, self.batch_size), len(todo), memory_budget, max_pack)
+        return plan_packs(todo, size, smallest=compiles_per_branch(model))
 
     def _branch(self, config):
-        """The model of `config`: the one `branch_memory` built, or a new one."""
+        """The model of `config`: the one `plan` built, or a new one."""
         built, self._built = self._built, None
         if built is not None and built[0] == config:
             return built[1]
@@ -465,6 +497,24 @@ CONVOLUTIONS = (
 )
 
 
+def compiles_per_branch(model):
+    """Whether packs of `model` train fastest small: on JAX, with convolutions.
+
+    A pack's convolutions are one backend convolution per branch
+    (`stacked_layers.StackedConv`), so XLA's compile of a pack's train step
+    grows with its branches while its step computes what the runs alone
+    would. The smallest packs of one layout compile once, small, and the
+    next packs reuse it (`benchmarks/study.py`: the convnet study of 18 runs
+    in 6 packs of 3 against one of 18, 10.1 s against 17.7 s). On TensorFlow
+    and PyTorch, which compile no conv pack, more packs only cost more steps.
+    """
+    return keras.backend.backend() == "jax" and _convolves(model)
+
+
+def _convolves(model):
+    return any(isinstance(layer, CONVOLUTIONS) for layer in keras_compat.flatten_layers(model))
+
+
 def jit_compile(model):
     """`compile`'s `jit_compile` for a pack model: XLA on TensorFlow too,
     where it is faster and changes nothing.
@@ -483,10 +533,8 @@ def jit_compile(model):
         return "auto"
     weights = {id(weight) for weight in model.weights}
     draws_keras_random = any(id(variable) not in weights for variable in model.variables)
-    layers = keras_compat.flatten_layers(model)
-    convolves = any(isinstance(layer, CONVOLUTIONS) for layer in layers)
-    compilable = all(layer.supports_jit for layer in layers)
-    return compilable and not convolves and not draws_keras_random
+    compilable = all(layer.supports_jit for layer in keras_compat.flatten_layers(model))
+    return compilable and not _convolves(model) and not draws_keras_random
 
 
 def _settings_key(settings):
@@ -525,7 +573,7 @@ class EpochProgress(keras.callbacks.Callback):
 class PackedExecutor:
     """Trains a study's runs in packs; run by run where packing does not apply.
 
-    The pack size follows the memory budget (`pack_size`). A process stopped
+    The packs follow the memory budget (`PackTrainer.plan`). A process stopped
     during a pack loses that pack only: the rows of every finished pack have
     been recorded, and the unfinished one trains again.
 
@@ -549,8 +597,7 @@ class PackedExecutor:
             return
         trained = 0
         try:
-            size = pack_size(self.trainer.branch_memory(todo[0]), len(todo), self.memory_budget, self.max_pack)
-            packs = plan_packs(todo, size)
+            packs = self.trainer.plan(todo, self.memory_budget, self.max_pack)
             for index, pack in enumerate(packs, start=1):
                 self.progress.start_pack(index, len(packs), len(pack), self.trainer.epochs)
                 for config, outcome in self.trainer.run(pack, callbacks=[EpochProgress(self.progress)]):

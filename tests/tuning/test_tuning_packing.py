@@ -29,9 +29,17 @@ ATOL = 1e-5
 
 @pytest.fixture(scope="module")
 def data():
+    return trimmed(datasets.load("digits"))
+
+
+@pytest.fixture(scope="module")
+def images():
+    return trimmed(datasets.load("digits", as_images=True))
+
+
+def trimmed(full):
     # 200 = 6 * 32 + 8 training examples: the last batch is partial, where a
     # per-batch average and a per-example average of the loss differ.
-    full = datasets.load("digits")
     return dataclasses.replace(
         full,
         x_train=full.x_train[:200],
@@ -231,6 +239,54 @@ def test_packs_are_near_equal_slices_when_a_seed_does_not_fit():
     # A resumed study's todo: seeds of unequal counts.
     todo = runs(3, 4)[1:]
     assert [len(p) for p in packing.plan_packs(todo, 6)] == [6, 5]
+
+
+def study_runs(seeds, rates):
+    """Configurations as `SearchSpace.configs()` lists them: three architectures."""
+    architectures = [("none", None), ("batch", "norm-act-drop"), ("batch", "act-drop-norm")]
+    return [dict(norm=n, order=o, rate=r, seed=s) for s in range(seeds) for n, o in architectures for r in rates]
+
+
+def test_packs_cut_within_a_seed_hold_one_rate_of_every_architecture():
+    runs = study_runs(2, (0.0, 0.3, 0.5))
+    # A seed's 9 runs fit a pack of 9; with `smallest`, one seed at one rate a
+    # pack: all 6 packs list the 3 architectures in one order (one layout).
+    assert packing.plan_packs(runs, 9) == [runs[:9], runs[9:]]
+    packs = packing.plan_packs(runs, 64, smallest=True)
+    assert [[(c["seed"], c["rate"]) for c in pack] for pack in packs] == [[(s, r)] * 3 for s in (0, 1) for r in (0.0, 0.3, 0.5)]
+    assert {tuple((c["norm"], c["order"]) for c in pack) for pack in packs} == {(("none", None), ("batch", "norm-act-drop"), ("batch", "act-drop-norm"))}
+    # A seed does not fit 4 or 7: as many of its rates as fit (not 4 + 4 + 1
+    # runs of three layouts).
+    assert packing.plan_packs(runs, 4) == packs
+    assert [[(c["seed"], c["rate"]) for c in pack] for pack in packing.plan_packs(runs, 7)] == [
+        [(0, 0.0)] * 3 + [(0, 0.3)] * 3,
+        [(0, 0.5)] * 3,
+        [(1, 0.0)] * 3 + [(1, 0.3)] * 3,
+        [(1, 0.5)] * 3,
+    ]
+    # Not even one rate's runs fit: near-equal slices.
+    assert [len(pack) for pack in packing.plan_packs(runs, 2)] == [2] * 9
+
+
+def test_conv_models_train_in_the_smallest_packs_on_jax_and_compile_once(data, images):
+    dense = make_hypermodel(data)
+    todo = dense.space.configs()
+    assert packing.PackTrainer(dense, data, EPOCHS, BATCH_SIZE).plan(todo) == [todo]
+    conv = make_hypermodel(images, "convnet", model_kwargs={"width": 4, "depth": 1})
+    trainer = packing.PackTrainer(conv, images, EPOCHS, BATCH_SIZE)
+    todo = conv.space.configs()
+    packs = trainer.plan(todo)
+    if keras.backend.backend() == "jax":  # a pack's compile grows with its convolutions
+        assert packs == [[c for c in todo if (c["seed"], c["rate"]) == (s, r)] for s in (0, 1) for r in (0.0, 0.3, 0.5)]
+    else:
+        assert packs == [todo]
+    for pack in packs:
+        outcomes, models = trainer.run(pack, return_models=True)
+    assert trainer.compiled == 1
+    # The last pack trained on the first pack's compiled model, as a new one.
+    (config, outcome), model = outcomes[-1], models[-1]
+    assert config == dict(norm="batch", order="act-drop-norm", rate=0.5, seed=1)
+    assert_same_run(outcome.metrics, weights_of(model), *train_alone(conv, images, config))
 
 
 def test_a_pack_refuses_unpackable_models(data):

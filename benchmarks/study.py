@@ -24,7 +24,9 @@ the test split. The ways (`--ways`, default all):
   grid: `--conv-rates --conv-seeds --conv-epochs`, the same `--orders`;
   default 3 rates x 3 settings x 2 seeds = 18 runs of 3 epochs), run by run
   against packed (goal: packed >= 5x faster); `--conv-max-pack` caps the
-  packs (9: one pack per seed, the second reusing the first's compiled model);
+  packs (on TensorFlow 9 makes one pack per seed, the second reusing the
+  first's compiled model; on JAX a conv study's packs already hold one seed
+  at one rate, `kreg.tuning.packing.compiles_per_branch`);
 - `phases`: the `kreg study` command itself in one process
   (`benchmarks/study_process.py --mode kreg-study`; `kreg tune mlp digits`
   with the grid's options when it is not the default), split into phases:

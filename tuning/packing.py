@@ -363,6 +363,17 @@ class PackTrainer:
         """`todo` cut into packs (`plan_packs`) of the size `pack_size` gives;
         the smallest that repeat one layout where `compiles_per_branch`.
 
+        The model of `todo[0]` is built to measure a branch, and kept: the
+        first pack takes it rather than build it again.
+
+        Args:
+            todo: configuration dicts, as `plan_packs` takes them.
+            memory_budget: bytes a pack may use.
+            max_pack: the most branches of one pack.
+
+        Returns:
+            A list of lists of configuration dicts.
+
         Raises:
             NotPackableError: the builder's models cannot be packed.
         """

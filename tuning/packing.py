@@ -147,12 +147,13 @@ def plan_packs(configs, size, smallest=False):
 
     - if a pack can hold all of one seed's, packs hold whole seeds, a
       near-equal number each;
-    - else, or with `smallest`, packs hold the runs of one seed at one rate
-      (one run of each architecture: normalization and order), as many
-      rates a pack as fit (one with `smallest`).
+    - else packs hold the runs of one seed at one rate (one run of each
+      architecture: normalization and order), as many rates a pack as fit.
 
     Otherwise the packs are near-equal slices (45 runs with `size` 16: 15,
-    15, 15).
+    15, 15). With `smallest`, a pack holds one seed at one rate whatever is
+    left to do, so that a resumed study's plan holds its unfinished pack as
+    it was (and finds its checkpoint).
 
     Args:
         configs: configuration dicts (each with a "seed" and a "rate"), seed
@@ -173,26 +174,28 @@ def plan_packs(configs, size, smallest=False):
     >>> [[(c["seed"], c["rate"]) for c in pack] for pack in plan_packs(runs[:4], 5, smallest=True)]
     [[(0, 0.0)], [(0, 0.5)], [(1, 0.0)], [(1, 0.5)]]
     """
-    seeds = list(_groups(configs, "seed").values())
+    if smallest:  # whatever is left to do: a resumed study finds its unfinished pack again
+        return [part for group in _groups(configs, "seed", "rate") for part in _near_equal(group, size)]
+    seeds = _groups(configs, "seed")
     contiguous = [config for group in seeds for config in group] == list(configs)
     if not contiguous or len({len(group) for group in seeds}) != 1:
         return _near_equal(list(configs), size)
-    if len(seeds[0]) <= size and not smallest:
+    if len(seeds[0]) <= size:
         return [[config for group in part for config in group] for part in _near_equal(seeds, size // len(seeds[0]))]
-    by_rate = [list(_groups(group, "rate").values()) for group in seeds]
+    by_rate = [_groups(group, "rate") for group in seeds]
     lengths = {len(rate) for groups in by_rate for rate in groups}
     if len(lengths) != 1 or lengths.pop() > size:
         return _near_equal(list(configs), size)
-    per_pack = 1 if smallest else size // len(by_rate[0][0])
+    per_pack = size // len(by_rate[0][0])
     return [[config for rate in part for config in rate] for groups in by_rate for part in _near_equal(groups, per_pack)]
 
 
-def _groups(configs, name):
-    """`configs` grouped by their value of `name`, in order of first appearance."""
+def _groups(configs, *names):
+    """`configs` grouped by their values of `names`, in order of first appearance."""
     groups = {}
     for config in configs:
-        groups.setdefault(config[name], []).append(config)
-    return groups
+        groups.setdefault(tuple(config[name] for name in names), []).append(config)
+    return list(groups.values())
 
 
 def _near_equal(items, size):

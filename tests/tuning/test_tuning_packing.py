@@ -266,6 +266,11 @@ def test_packs_cut_within_a_seed_hold_one_rate_of_every_architecture():
     ]
     # Not even one rate's runs fit: near-equal slices.
     assert [len(pack) for pack in packing.plan_packs(runs, 2)] == [2] * 9
+    # Resumed after 2 packs were recorded: the smallest packs are those left
+    # of the first plan, so the third finds its checkpoint.
+    left = [c for pack in packs[2:] for c in pack]
+    assert packing.plan_packs(left, 64, smallest=True) == packs[2:]
+    assert packing.plan_packs(left, 2, smallest=True) == [p for pack in packs[2:] for p in (pack[:2], pack[2:])]
 
 
 def test_conv_models_train_in_the_smallest_packs_on_jax_and_compile_once(data, images):

@@ -518,15 +518,16 @@ def compiles_per_branch(model):
     (`stacked_layers.StackedConv`), so XLA's compile of a pack's train step
     grows with its branches while its step computes what the runs alone
     would. The smallest packs of one layout compile once, small, and the
-    next packs reuse it (`benchmarks/study.py`: the convnet study of 18 runs
-    in 6 packs of 3 against one of 18, 10.1 s against 17.7 s). On TensorFlow
-    and PyTorch, which compile no conv pack, more packs only cost more steps.
+    next packs reuse it (`benchmarks/study.py --ways convnet-packed`: the
+    convnet study of 18 runs in 6 packs of 3 took 10.1 s, in one pack of 18
+    17.9 s). On TensorFlow and PyTorch, which compile no conv pack, more
+    packs only cost more steps.
     """
-    return keras.backend.backend() == "jax" and _convolves(model)
+    return keras.backend.backend() == "jax" and _convolves(keras_compat.flatten_layers(model))
 
 
-def _convolves(model):
-    return any(isinstance(layer, CONVOLUTIONS) for layer in keras_compat.flatten_layers(model))
+def _convolves(layers):
+    return any(isinstance(layer, CONVOLUTIONS) for layer in layers)
 
 
 def jit_compile(model):
@@ -547,8 +548,9 @@ def jit_compile(model):
         return "auto"
     weights = {id(weight) for weight in model.weights}
     draws_keras_random = any(id(variable) not in weights for variable in model.variables)
-    compilable = all(layer.supports_jit for layer in keras_compat.flatten_layers(model))
-    return compilable and not _convolves(model) and not draws_keras_random
+    layers = keras_compat.flatten_layers(model)
+    compilable = all(layer.supports_jit for layer in layers)
+    return compilable and not _convolves(layers) and not draws_keras_random
 
 
 def _settings_key(settings):

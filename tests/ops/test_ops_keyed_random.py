@@ -180,7 +180,7 @@ def test_compiled_branched_draw_equals_each_key_alone_compiled(draw):
         np.testing.assert_array_equal(branched[:, k], np_(alone(keras.ops.convert_to_tensor(key))))
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a symbolic batch size exists on TensorFlow")
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="only TensorFlow traces with an unknown (None) batch size; JAX and PyTorch always draw for a concrete one")
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_a_symbolic_batch_size_draws_what_the_concrete_one_draws(jit_compile):
     import tensorflow as tf

@@ -95,7 +95,9 @@ def test_no_dropout_gives_exactly_zero_std():
         lambda: StandardDropout(0.3, seed=0),
         lambda: GaussianDropout(0.3, seed=0),
         lambda: DropConnectDense(8, 0.3, seed=0),
-        lambda: DenseBlock(8, order="norm-act-drop", dropout="gaussian", rate=0.3, seed=0),
+        # wide, so that no row is all zeros after the block's ReLU (a row of 32
+        # negative units, chance 2^-32 per row, would make its std exactly 0)
+        lambda: DenseBlock(32, order="norm-act-drop", dropout="gaussian", rate=0.3, seed=0),
     ],
     ids=["Dropout", "GaussianDropout", "keras.AlphaDropout", "kreg.AlphaDropout",
          "UniformDropout", "StandardDropout", "kreg.GaussianDropout", "DropConnectDense", "NormDropout"],

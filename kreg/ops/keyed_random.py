@@ -37,6 +37,7 @@ from keras.random import SeedGenerator
 
 from kreg.checks import fail
 from kreg.checks import is_int
+from kreg.tensorflow_compat import compiled_draw
 
 # "lowbias32" (https://nullprogram.com/blog/2018/07/31/): x ^= x >> 16;
 # x *= M1; x ^= x >> 15; x *= M2; x ^= x >> 16 (unsigned 32-bit).
@@ -106,8 +107,8 @@ def seed_key(seed):
     return seed
 
 
-def _key_words(key, branch_axis):
-    """`key` as int32 `(seed, counter)` vectors, checked against `branch_axis`."""
+def _int32_key(key, branch_axis):
+    """`key` as int32 words `(..., 2)` (modulo 2**32), checked against `branch_axis`."""
     if isinstance(key, (list, tuple, np.ndarray)):
         key = np.asarray(key)
         if not np.issubdtype(key.dtype, np.integer):
@@ -117,8 +118,7 @@ def _key_words(key, branch_axis):
     shape = tuple(getattr(key, "shape", ()))
     if len(shape) != (1 if branch_axis is None else 2) or shape[-1] != 2:
         raise fail("key", f"an int array of shape {expected}", key)
-    key = ops.cast(key, "int32")  # modulo 2**32: int64 and uint32 keys keep their low bits
-    return key[..., 0], key[..., 1]
+    return ops.cast(key, "int32")  # modulo 2**32: int64 and uint32 keys keep their low bits
 
 
 def _check_branch_axis(branch_axis, rank):
@@ -146,21 +146,27 @@ def _flat_index(dims, axes, rank):
     return index
 
 
-def _bits(key, shape, branch_axis, stream):
-    """32 random bits per element of `shape`, as int32 (see the module docstring)."""
-    seed, counter = _key_words(key, branch_axis)
+def _checked(key, shape, branch_axis):
+    """`(key, shape, branch_axis)` of a draw, checked: an int32 key, a tuple
+    shape, and None or the branch axis as a non-negative int."""
+    key = _int32_key(key, branch_axis)
     shape = tuple(int(size) if is_int(size) else size for size in shape)
-    rank = len(shape)
-    if branch_axis is None:
-        axes = list(range(rank))
-    else:
-        branch_axis = _check_branch_axis(branch_axis, rank)
-        branches, size = seed.shape[0], shape[branch_axis]
+    if branch_axis is not None:
+        branch_axis = _check_branch_axis(branch_axis, len(shape))
+        branches, size = key.shape[0], shape[branch_axis]
         if isinstance(size, int) and branches is not None and size != branches:
             raise fail(
                 f"shape[{branch_axis}] (the branch axis)", f"the number of keys, {branches}", size
             )
-        axes = [axis for axis in range(rank) if axis != branch_axis]
+    return key, shape, branch_axis
+
+
+def _bits(key, shape, branch_axis, stream):
+    """32 random bits per element of `shape`, as int32 (see the module
+    docstring), for a draw `_checked` has checked."""
+    seed, counter = key[..., 0], key[..., 1]
+    rank = len(shape)
+    axes = [axis for axis in range(rank) if axis != branch_axis]
     a = _mix(ops.bitwise_xor(_mix(ops.bitwise_xor(_mix(seed), counter)), _int32(_STREAMS[stream])))
     b = _mix(ops.add(a, _int32(_STREAMS[0])))
     if branch_axis is not None:
@@ -200,7 +206,14 @@ def keyed_uniform(key, shape, branch_axis=None):
     >>> keys = np.array([[3, 0], [3, 1]])
     >>> both = keyed_uniform(keys, (2, 2, 4), branch_axis=1)  # both[:, 0] == u
     """
+    return _compiled_uniform(*_checked(key, shape, branch_axis))
+
+
+def _uniform(key, shape, branch_axis):
     return ops.cast(_top24(_bits(key, shape, branch_axis, _UNIFORM)), "float32") * (2.0**-24)
+
+
+_compiled_uniform = compiled_draw(_uniform)
 
 
 def normal_quantile_table():
@@ -270,6 +283,10 @@ def keyed_normal(key, shape, branch_axis=None):
 
     >>> n = keyed_normal(np.array([3, 0]), (1000,))  # mean ~0, variance ~1
     """
+    return _compiled_normal(*_checked(key, shape, branch_axis))
+
+
+def _normal(key, shape, branch_axis):
     bits = _top24(_bits(key, shape, branch_axis, _NORMAL))
     negative = ops.greater_equal(bits, 1 << 23)
     k = ops.bitwise_and(bits, (1 << 23) - 1)
@@ -283,3 +300,6 @@ def keyed_normal(key, shape, branch_axis=None):
     entries = ops.take(ops.convert_to_tensor(_QUANTILE_TABLE), index, axis=0)  # shape + (2,)
     value = entries[..., 0] + entries[..., 1] * ops.cast(place, "float32")
     return ops.where(negative, -value, value)
+
+
+_compiled_normal = compiled_draw(_normal)

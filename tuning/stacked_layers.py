@@ -293,14 +293,15 @@ class StackedConv(layers.Layer):
             before = self.dilation_rate[0] * (self.kernel_size[0] - 1)
             inputs = ops.pad(inputs, [(0, 0), (0, 0), (before, 0), (0, 0)])
             padding = "valid"
-        slices = ops.unstack(inputs, num=self.kernel.shape[0], axis=1)
-        x = ops.stack(
-            [
-                ops.conv(x, self.kernel[k], strides=self.strides, padding=padding, dilation_rate=self.dilation_rate)
-                for k, x in enumerate(slices)
-            ],
-            axis=1,
-        )
+        branches = self.kernel.shape[0]
+        # unstacked, not indexed: one op forward and one backward, where
+        # `kernel[k]` is K slices and K full-size gradients summed
+        pairs = zip(ops.unstack(inputs, num=branches, axis=1), ops.unstack(self.kernel, num=branches))
+        convolutions = [
+            ops.conv(x, kernel, strides=self.strides, padding=padding, dilation_rate=self.dilation_rate)
+            for x, kernel in pairs
+        ]
+        x = ops.stack(convolutions, axis=1)
         if self.bias is not None:
             x = x + per_branch(self.bias, len(x.shape))
         return self.activation(x)

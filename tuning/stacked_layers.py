@@ -296,7 +296,8 @@ class StackedConv(layers.Layer):
         branches = self.kernel.shape[0]
         # unstacked, not indexed: one op forward and one backward, where
         # `kernel[k]` is K slices and K full-size gradients summed
-        pairs = zip(ops.unstack(inputs, num=branches, axis=1), ops.unstack(self.kernel, num=branches))
+        kernels = ops.unstack(ops.convert_to_tensor(self.kernel), num=branches)
+        pairs = zip(ops.unstack(inputs, num=branches, axis=1), kernels)
         convolutions = [
             ops.conv(x, kernel, strides=self.strides, padding=padding, dilation_rate=self.dilation_rate)
             for x, kernel in pairs

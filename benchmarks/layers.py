@@ -1,6 +1,6 @@
 """Train-step time of kreg layers against plain Keras doing the same work.
 
-Two comparisons, each timed in the same process on the same data:
+Three comparisons, each timed in the same process on the same data:
 
 1. `blocks`: an MLP of `DenseBlock(width, order="norm-act-drop")` versus the
    same hand-stacked `Dense(use_bias=False)`, `BatchNormalization`,
@@ -8,6 +8,9 @@ Two comparisons, each timed in the same process on the same data:
 2. `dropconnect`: an MLP of `DropConnectDense(width, rate, mask="batch")`
    versus `Dense` + `Dropout` (both drop with the same rate; DropConnect
    masks the kernel, Dropout the activations). Goal: ratio <= 1.3.
+3. `dropout`: an MLP of `Dense(width, activation="relu")` + kreg's
+   `StandardDropout` (keyed masks) versus the same with Keras' `Dropout`.
+   Goal: ratio <= 1.1.
 
 Method: each model is compiled and warmed up with one full epoch (tracing /
 XLA compilation excluded), then `--repeats` epochs of `--steps` train steps are
@@ -33,7 +36,7 @@ import subprocess
 import sys
 import time
 
-GOALS = {"blocks": 1.05, "dropconnect": 1.3}
+GOALS = {"blocks": 1.05, "dropconnect": 1.3, "dropout": 1.1}
 
 
 def parse_args(argv=None):
@@ -77,6 +80,16 @@ def build_models(args):
         "dropconnect": (
             mlp(lambda: [
                 layers.DropConnectDense(args.width, args.rate, activation="relu", mask="batch", seed=0),
+            ]),
+            mlp(lambda: [
+                keras.layers.Dense(args.width, activation="relu"),
+                keras.layers.Dropout(args.rate, seed=0),
+            ]),
+        ),
+        "dropout": (
+            mlp(lambda: [
+                keras.layers.Dense(args.width, activation="relu"),
+                layers.StandardDropout(args.rate, seed=0),
             ]),
             mlp(lambda: [
                 keras.layers.Dense(args.width, activation="relu"),

@@ -63,6 +63,7 @@ class Progress:
         self.pack_left = runs  # trained with the pack, not shown yet
         self.checkpoint = None
         self.bar = None
+        self.first_epoch = None  # (epoch, when it ended): the first this process trains
         if self.quiet:
             return
         self.say(f"pack {index}/{count}: {runs} runs as one model, {epochs} epochs")
@@ -80,12 +81,15 @@ class Progress:
             return
         index, count, runs, epochs = self.pack
         now = time.monotonic()
-        if epoch == 1:
-            self.first_epoch_end = now  # the first epoch also compiles: not a measure of the others
+        # The first epoch trained (epoch 1, or a resumed pack's first) also
+        # compiles: it is no measure of the others.
+        if self.first_epoch is None:
+            self.first_epoch = (epoch, now)
+        first, first_end = self.first_epoch
         marks = {math.ceil(epochs * share) for share in (0.25, 0.5, 0.75, 1.0)}
         if epoch in marks:
             elapsed = now - self.pack_start
-            per_epoch = (now - self.first_epoch_end) / (epoch - 1) if epoch > 1 else elapsed
+            per_epoch = (now - first_end) / (epoch - first) if epoch > first else elapsed
             eta = per_epoch * (epochs - epoch)
             self.say(f"pack {index}/{count}: epoch {epoch}/{epochs}, {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
 

@@ -24,6 +24,23 @@ def test_a_pack_prints_a_few_plain_lines_when_stdout_is_no_terminal():
     assert lines[-1].endswith("ETA 0m00s")
 
 
+def test_a_resumed_pack_shows_its_epochs_from_the_one_it_resumes_at(monkeypatch):
+    clock = iter([0.0, 0.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0])  # made, started, then epochs 3 to 8 end
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    progress = progress_module.Progress(8, stream=stream)
+    progress.start_pack(1, 1, 4, 8)
+    for epoch in range(3, 9):  # saved after epoch 2: epochs 3 to 8 train in this process
+        progress.epoch(epoch)
+    lines = stream.getvalue().splitlines()[1:]
+    # epoch 3 took 10 s (it compiles), each later one 2 s: the ETA uses those
+    assert lines == [
+        "pack 1/1: epoch 4/8, 0m12s elapsed, ETA 0m08s",
+        "pack 1/1: epoch 6/8, 0m16s elapsed, ETA 0m04s",
+        "pack 1/1: epoch 8/8, 0m20s elapsed, ETA 0m00s",
+    ]
+
+
 def test_rows_of_a_finished_pack_count_only_the_runs_still_to_train():
     stream = io.StringIO()
     progress = progress_module.Progress(8, stream=stream)
